@@ -1,0 +1,125 @@
+"""The ``inboxhub`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from inboxhub.runtime import SERVICES
+from inboxhub.settings import load_settings
+
+app = typer.Typer(help="inboxhub: every mailbox of a company in one searchable store.",
+                  no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter topics: inspect and replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+tenant_app = typer.Typer(help="Tenants (companies).", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+console = Console(stderr=True)
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from inboxhub.logging import configure
+
+    settings = load_settings()
+    configure(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="bind address (INBOXHUB_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (INBOXHUB_PORT)")] = None,
+) -> None:
+    """Start every service in this process on the configured adapters."""
+    from inboxhub.launch import serve_all
+
+    settings = _settings()
+    asyncio.run(serve_all(settings, host or settings.host, port or settings.port))
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")],
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Start one service alone (the distributed deployment runs one per process)."""
+    from inboxhub.launch import serve_one
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    settings = _settings()
+    asyncio.run(serve_one(settings, service, host or settings.host, port or settings.port))
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="a Maildir, an mbox file or a tree of .eml files")],
+    mailbox: Annotated[str, typer.Option(help="mailbox name (created if missing)")],
+    tenant: Annotated[str, typer.Option(help="tenant slug")] = "default",
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="return once stored, before searchable")
+    ] = False,
+) -> None:
+    """Import local mail through the pipeline; returns when all of it is searchable."""
+    from inboxhub.services.fetcher.local_import import import_path
+
+    settings = _settings()
+    result = asyncio.run(import_path(settings, path, mailbox, tenant, wait=not no_wait))
+    console.print(
+        f"[bold]{result.seen}[/] messages read: [green]{result.published} new[/], "
+        f"{result.skipped} already there; mailbox {mailbox!r} holds {result.total} emails."
+    )
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Argument(help="short name, e.g. acme")],
+    admin_email: Annotated[str, typer.Option(help="the tenant's first admin")],
+    admin_password: Annotated[
+        str, typer.Option(help="their password", prompt=True, hide_input=True)
+    ],
+) -> None:
+    """Create a tenant and its first admin (platform operators)."""
+    from inboxhub.launch import create_tenant
+
+    asyncio.run(create_tenant(_settings(), slug, admin_email, admin_password))
+    console.print(f"tenant {slug!r} with admin {admin_email}")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the relational schema to the newest version (Alembic)."""
+    from inboxhub.adapters.db import migrate as run_migrations
+
+    settings = _settings()
+    asyncio.run(run_migrations(settings.database_url))
+    console.print("schema up to date")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[str, typer.Argument(help="e.g. email.eml.uploaded")],
+    limit: int = 50,
+) -> None:
+    """Show the dead letters of a topic with their errors."""
+    from inboxhub.launch import dlq_records
+
+    for r in asyncio.run(dlq_records(_settings(), topic, limit)):
+        console.print(
+            f"{r.offset}\t{r.envelope.tenant_id}\t{r.envelope.id}\t{r.headers.get('error', '')}"
+        )
+
+
+@dlq_app.command("replay")
+def dlq_replay(topic: Annotated[str, typer.Argument(help="e.g. email.eml.uploaded")]) -> None:
+    """Put a topic's dead letters back on the topic (after a fix)."""
+    from inboxhub.launch import dlq_replay as replay
+
+    count = asyncio.run(replay(_settings(), topic))
+    console.print(f"replayed {count} events onto {topic}")
+

@@ -1,0 +1,136 @@
+"""The event envelope and one payload class per topic (DESIGN §4).
+
+The envelope is validated on both sides of the bus; ``key`` is
+``tenant_id:mailbox_id`` wherever a mailbox is involved so one mailbox's events stay
+in order.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from inboxhub.domain.ids import new_id
+from inboxhub.domain.models import Flags
+
+USER_CREATED = "user.created"
+USER_DELETED = "user.deleted"
+TENANT_CREATED = "tenant.created"
+TENANT_CONFIG_UPDATED = "tenant.config.updated"
+EML_UPLOADED = "email.eml.uploaded"
+INDEX_REQUESTED = "email.index.requested"
+EMAIL_PROCESSED = "email.processed"
+EMAIL_SENT = "email.sent"
+AUDIT_ACTION = "audit.action"
+
+TOPICS = (
+    USER_CREATED,
+    USER_DELETED,
+    TENANT_CREATED,
+    TENANT_CONFIG_UPDATED,
+    EML_UPLOADED,
+    INDEX_REQUESTED,
+    EMAIL_PROCESSED,
+    EMAIL_SENT,
+    AUDIT_ACTION,
+)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def mailbox_key(tenant_id: str, mailbox_id: str) -> str:
+    return f"{tenant_id}:{mailbox_id}"
+
+
+class Envelope(BaseModel):
+    id: str = Field(default_factory=new_id)
+    type: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    tenant_id: str
+    key: str
+    schema_version: int = 1
+    data: dict[str, Any]
+
+
+class Payload(BaseModel):
+    """Base of every topic's payload; ``topic`` names where it is published."""
+
+    topic: ClassVar[str]
+
+    def envelope(self, tenant_id: str, key: str) -> Envelope:
+        return Envelope(
+            type=self.topic, tenant_id=tenant_id, key=key, data=self.model_dump(mode="json")
+        )
+
+    @classmethod
+    def of(cls, env: Envelope) -> Any:
+        return cls.model_validate(env.data)
+
+
+class EmlUploaded(Payload):
+    topic: ClassVar[str] = EML_UPLOADED
+    mailbox_id: str
+    provider_message_id: str
+    blob_key: str
+    sha256: str
+    size: int
+    flags: Flags = Flags()
+    received_at: datetime  # when the provider got it, else when we fetched it
+
+
+class IndexRequested(Payload):
+    topic: ClassVar[str] = INDEX_REQUESTED
+    mailbox_id: str
+    email_id: str
+
+
+class EmailProcessed(Payload):
+    topic: ClassVar[str] = EMAIL_PROCESSED
+    mailbox_id: str
+    email_id: str
+    subject: str = ""
+    from_email: str = ""
+    has_parse_errors: bool = False
+
+
+class TenantCreated(Payload):
+    topic: ClassVar[str] = TENANT_CREATED
+    slug: str
+    name: str
+
+
+class UserCreated(Payload):
+    topic: ClassVar[str] = USER_CREATED
+    user_id: str
+    email: str
+    roles: list[str] = []
+
+
+class UserDeleted(Payload):
+    topic: ClassVar[str] = USER_DELETED
+    user_id: str
+
+
+class TenantConfigUpdated(Payload):
+    topic: ClassVar[str] = TENANT_CONFIG_UPDATED
+    what: str  # e.g. "mailbox.created"
+    object_id: str
+
+
+class EmailSent(Payload):
+    topic: ClassVar[str] = EMAIL_SENT
+    mailbox_id: str
+    email_id: str
+
+
+class AuditAction(Payload):
+    topic: ClassVar[str] = AUDIT_ACTION
+    actor_id: str | None = None
+    action: str  # e.g. "auth.login", "email.read", "email.search"
+    object_id: str | None = None
+    detail: dict[str, Any] = {}
+    ip: str | None = None

@@ -1,0 +1,175 @@
+"""The email as the system stores and serves it.
+
+``ParsedEmail`` is what the pure MIME parser returns from raw bytes (attachments
+still carry their decoded bytes); ``EmailDocument`` is what the processor stores:
+the parsed email placed in a tenant and mailbox, attachments replaced by blob keys.
+``EmailSummary`` is the slice a list view needs, so lists never load bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EMAIL_SCHEMA_VERSION = 1
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    email: str = ""
+
+
+class Flags(BaseModel):
+    seen: bool = False
+    flagged: bool = False
+
+
+class ParsedAttachment(BaseModel):
+    """One attachment or inline part, decoded; ``data`` never leaves the processor."""
+
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    content_id: str | None = None
+    inline: bool = False
+    data: bytes = b""
+
+
+class ParsedEmail(BaseModel):
+    """Everything the parser could recover from one message, plus what went wrong.
+
+    A parser never raises on bad input: what it cannot read is reported in
+    ``parse_errors`` and the rest is still filled in.
+    """
+
+    message_id: str | None = None
+    subject: str = ""
+    from_: Address | None = Field(default=None, alias="from")
+    sender: Address | None = None
+    to: list[Address] = []
+    cc: list[Address] = []
+    bcc: list[Address] = []
+    reply_to: list[Address] = []
+    date: datetime | None = None  # always timezone-aware UTC when set
+    in_reply_to: str | None = None
+    references: list[str] = []
+    headers: list[tuple[str, str]] = []
+    text: str = ""
+    html: str = ""  # as found in the message: NOT sanitised
+    attachments: list[ParsedAttachment] = []
+    parse_errors: list[str] = []
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Attachment(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    content_id: str | None = None
+    inline: bool = False
+
+
+class EmailSummary(BaseModel):
+    """The list-view shape of an email (API item)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    tenant_id: str
+    mailbox_id: str
+    message_id: str | None = None
+    subject: str = ""
+    from_: Address | None = Field(default=None, alias="from")
+    to: list[Address] = []
+    date: datetime | None = None
+    sort_date: datetime  # date, else the time the message reached us: list order key
+    snippet: str = ""
+    has_attachments: bool = False
+    flags: Flags = Flags()
+
+
+class EmailDocument(EmailSummary):
+    """The stored email, upserted by ``id`` (DESIGN §5)."""
+
+    schema_version: int = EMAIL_SCHEMA_VERSION
+    provider_message_id: str
+    blob_key: str
+    size: int
+    sha256: str
+    cc: list[Address] = []
+    bcc: list[Address] = []
+    reply_to: list[Address] = []
+    sender: Address | None = None
+    in_reply_to: str | None = None
+    references: list[str] = []
+    headers: list[tuple[str, str]] = []
+    text: str = ""
+    html: str = ""  # sanitised with nh3 before it is stored
+    attachments: list[Attachment] = []
+    parse_errors: list[str] = []
+    received_at: datetime
+
+    def summary(self) -> EmailSummary:
+        return EmailSummary.model_validate(
+            self.model_dump(include=set(EmailSummary.model_fields), by_alias=False)
+        )
+
+
+class SearchDocument(BaseModel):
+    """What the search index holds for one email: text fields plus filters."""
+
+    id: str
+    tenant_id: str
+    mailbox_id: str
+    sort_date: datetime
+    subject: str = ""
+    from_text: str = ""  # "Name <local@domain>" of the sender
+    to_text: str = ""  # to + cc + bcc, same form
+    body: str = ""
+    attachment_names: str = ""
+    has_attachments: bool = False
+    seen: bool = False
+    flagged: bool = False
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float = 0.0
+    highlights: dict[str, list[str]] = {}
+
+
+class SearchPage(BaseModel):
+    hits: list[SearchHit]
+    total: int
+    next_cursor: str | None = None
+
+
+class Tenant(BaseModel):
+    id: str
+    slug: str
+    name: str
+    status: str = "active"
+    created_at: datetime
+
+
+class User(BaseModel):
+    id: str
+    tenant_id: str
+    email: str
+    roles: list[str] = []
+    status: str = "active"
+    created_at: datetime
+
+
+class Mailbox(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    provider: str  # "local", "imap", "gmail", "graph", "ews"
+    status: str = "active"
+    created_at: datetime

@@ -1,0 +1,50 @@
+"""The search query as an AST, independent of any search backend.
+
+Each backend compiles this tree (``adapters/search_fts.py`` to an FTS5 MATCH
+expression, later Elasticsearch to a bool query). The parser that builds it lives in
+``domain/query_parser.py``; the full Gmail operator set is a later issue, so the tree
+already carries fields and boolean structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Fields a Term or Phrase may be restricted to; None means "any text field".
+TEXT_FIELDS = ("subject", "from", "to", "body", "attachment")
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    field: str | None = None
+    prefix: bool = False  # "invo*"
+
+
+@dataclass(frozen=True)
+class Phrase:
+    text: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class MatchAll:
+    """The empty query: every email the caller may see."""
+
+
+Node = Term | Phrase | Not | And | Or | MatchAll

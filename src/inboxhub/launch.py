@@ -1,0 +1,131 @@
+"""Starting processes: everything at once (``inboxhub run``) or one service alone.
+
+``runtime.py`` builds the parts; this module runs them until a signal stops them,
+and closes them in order (HTTP first, then consumers finish their batch, then the
+adapters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+
+from inboxhub.ports import Record
+from inboxhub.runtime import CONSUMER_SERVICES, HTTP_SERVICES, Container, open_container, start_consumers
+from inboxhub.services.auth import AuthService, build_auth
+from inboxhub.services.consumer import replay_dlq
+from inboxhub.services.fetcher.scheduler import run_scheduler
+from inboxhub.services.gateway.app import create_app
+from inboxhub.services.tenants.bootstrap import ADMIN_ROLES, bootstrap
+from inboxhub.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def _http(app: FastAPI, host: str, port: int) -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                            lifespan="off", proxy_headers=False)
+    await uvicorn.Server(config).serve()  # returns on SIGINT/SIGTERM
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _stop(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _bootstrap(c: Container, auth: AuthService) -> None:
+    s = c.settings
+    boot = await bootstrap(
+        c.directory, c.bus, auth.hasher, s.default_tenant, s.admin_email, s.admin_password
+    )
+    if boot.generated_password:
+        Console(stderr=True).print(
+            f"[bold]Created tenant {s.default_tenant!r} and admin {boot.admin_email}[/] "
+            f"with generated password: [bold yellow]{boot.generated_password}[/] "
+            "(shown once; set INBOXHUB_ADMIN_PASSWORD to choose it)"
+        )
+
+
+async def serve_all(settings: Settings, host: str, port: int) -> None:
+    c = await open_container(settings)
+    try:
+        auth = await build_auth(c)
+        await _bootstrap(c, auth)
+        stop = asyncio.Event()
+        tasks = start_consumers(c, CONSUMER_SERVICES, stop)
+        tasks.append(asyncio.create_task(run_scheduler(c, stop), name="fetcher"))
+        app = create_app(c, auth.tokens.verify_access, ("gateway",), auth)
+        log.info("inboxhub.ready", url=f"http://{host}:{port}", data_dir=str(settings.data_dir))
+        try:
+            await _http(app, host, port)
+        finally:
+            await _stop(tasks, stop)
+    finally:
+        await c.close()
+
+
+async def serve_one(settings: Settings, service: str, host: str, port: int) -> None:
+    c = await open_container(settings)
+    try:
+        auth = await build_auth(c)
+        if service in HTTP_SERVICES:
+            if service in ("gateway", "auth"):
+                await _bootstrap(c, auth)
+            app = create_app(c, auth.tokens.verify_access, (service,), auth)
+            await _http(app, host, port)
+        elif service in CONSUMER_SERVICES:
+            stop = asyncio.Event()
+            tasks = start_consumers(c, (service,), stop)
+            with contextlib.suppress(asyncio.CancelledError):
+                await _until_signal()
+            await _stop(tasks, stop)
+        else:
+            stop = asyncio.Event()
+            task = asyncio.create_task(run_scheduler(c, stop))
+            await _until_signal()
+            await _stop([task], stop)
+    finally:
+        await c.close()
+
+
+async def create_tenant(settings: Settings, slug: str, email: str, password: str) -> None:
+    c = await open_container(settings)
+    try:
+        auth = await build_auth(c)
+        if await c.directory.get_tenant_by_slug(slug) is not None:
+            raise SystemExit(f"tenant {slug!r} exists already")
+        await bootstrap(c.directory, c.bus, auth.hasher, slug, email, password, roles=ADMIN_ROLES)
+    finally:
+        await c.close()
+
+
+async def dlq_records(settings: Settings, topic: str, limit: int) -> list[Record]:
+    from inboxhub.domain.events import dlq_topic
+
+    c = await open_container(settings)
+    try:
+        return await c.bus.read(dlq_topic(topic), limit)
+    finally:
+        await c.close()
+
+
+async def dlq_replay(settings: Settings, topic: str) -> int:
+    c = await open_container(settings)
+    try:
+        return await replay_dlq(c.bus, topic)
+    finally:
+        await c.close()

@@ -1,0 +1,1 @@
+"""Mailbox connectors: each yields raw messages with a stable provider message id."""

@@ -1,0 +1,186 @@
+"""The one wiring place: settings → adapters → services (like cosmicpython's bootstrap).
+
+Nothing else constructs an adapter. The URL scheme of each setting picks the
+adapter; services receive ports and never learn which technology is behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from urllib.parse import urlparse
+
+import structlog
+
+from inboxhub.crypto import SecretBox
+from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, INDEX_REQUESTED
+from inboxhub.mime.parse import ParseLimits
+from inboxhub.ports import BlobStore, Directory, EmailStore, EventBus, Record, SearchIndex
+from inboxhub.services.audit.handler import AuditRecorder
+from inboxhub.services.consumer import run_consumer
+from inboxhub.services.fetcher.ingest import Ingest
+from inboxhub.services.indexer.handler import Indexer
+from inboxhub.services.notifications.hub import NotificationHub
+from inboxhub.services.processor.handler import Processor
+from inboxhub.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CONSUMER_SERVICES = ("processor", "indexer", "notifications", "audit")
+HTTP_SERVICES = ("gateway", "auth", "tenants", "api")
+SERVICES = (*HTTP_SERVICES, "fetcher", *CONSUMER_SERVICES)
+
+
+class UnsupportedUrl(ValueError):
+    pass
+
+
+def _path(url: str) -> Path:
+    """``sqlite:///abs/path`` or ``file:///abs/path`` → the path."""
+    return Path(urlparse(url).path)
+
+
+def make_bus(settings: Settings) -> EventBus:
+    scheme = urlparse(settings.bus_url).scheme
+    if scheme == "sqlite":
+        from inboxhub.adapters.bus_sqlite import SqliteEventBus
+
+        return SqliteEventBus(_path(settings.bus_url), partitions=settings.bus_partitions)
+    raise UnsupportedUrl(f"no event bus adapter for {settings.bus_url!r}")
+
+
+def make_blobs(settings: Settings) -> BlobStore:
+    scheme = urlparse(settings.blob_url).scheme
+    if scheme == "file":
+        from inboxhub.adapters.blobs_fs import FsBlobStore
+
+        return FsBlobStore(_path(settings.blob_url))
+    raise UnsupportedUrl(f"no blob store adapter for {settings.blob_url!r}")
+
+
+def make_emails(settings: Settings) -> EmailStore:
+    scheme = urlparse(settings.documents_url).scheme
+    if scheme == "sqlite":
+        from inboxhub.adapters.docs_sqlite import SqliteEmailStore
+
+        return SqliteEmailStore(_path(settings.documents_url))
+    raise UnsupportedUrl(f"no document store adapter for {settings.documents_url!r}")
+
+
+def make_search(settings: Settings) -> SearchIndex:
+    scheme = urlparse(settings.search_url).scheme
+    if scheme == "sqlite":
+        from inboxhub.adapters.search_fts import FtsSearchIndex
+
+        return FtsSearchIndex(_path(settings.search_url))
+    raise UnsupportedUrl(f"no search adapter for {settings.search_url!r}")
+
+
+async def make_directory(settings: Settings) -> Directory:
+    from inboxhub.adapters.db import SqlDirectory
+
+    return await SqlDirectory.open(settings.database_url)
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    return ParseLimits(
+        max_parts=settings.max_mime_parts,
+        max_depth=settings.max_mime_depth,
+        max_header_bytes=settings.max_header_bytes,
+        max_message_bytes=settings.max_message_bytes,
+    )
+
+
+def make_parse_pool(settings: Settings) -> Executor:
+    """Parsing is CPU-bound Python: a process pool lets it use every core."""
+    workers = settings.processor_workers or max(1, os.cpu_count() or 1)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+
+@dataclass
+class Container:
+    """The adapters of one process, opened and closed together."""
+
+    settings: Settings
+    bus: EventBus
+    blobs: BlobStore
+    emails: EmailStore
+    search: SearchIndex
+    directory: Directory
+    box: SecretBox
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    notifications: NotificationHub = field(default_factory=NotificationHub)
+
+    async def bus_ping(self) -> None:
+        await self.bus.end_offsets(EML_UPLOADED)
+
+    def ingest(self) -> Ingest:
+        return Ingest(self.blobs, self.emails, self.bus, self.settings.consumer_batch_size)
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+        for port in (self.emails, self.search, self.directory):
+            await port.close()
+        await self.bus.close()
+
+
+async def open_container(settings: Settings) -> Container:
+    settings.ensure_data_dir()
+    bus = make_bus(settings)
+    await bus.start()
+    return Container(
+        settings=settings,
+        bus=bus,
+        blobs=make_blobs(settings),
+        emails=make_emails(settings),
+        search=make_search(settings),
+        directory=await make_directory(settings),
+        box=SecretBox(settings.secret_key),
+    )
+
+
+Handler = Callable[[list[Record]], Awaitable[None]]
+
+
+def consumer_specs(c: Container, names: tuple[str, ...]) -> list[tuple[str, list[str], Handler]]:
+    """(group, topics, handler) of each named consumer service."""
+    specs: list[tuple[str, list[str], Handler]] = []
+    if "processor" in names:
+        pool = c.stack.enter_context(make_parse_pool(c.settings))
+        proc = Processor(c.blobs, c.emails, c.bus, parse_limits(c.settings), pool)
+        specs.append(("processor", [EML_UPLOADED], proc.handle))
+    if "indexer" in names:
+        specs.append(("indexer", [INDEX_REQUESTED], Indexer(c.emails, c.search).handle))
+    if "notifications" in names:
+        specs.append(("notifications", [EMAIL_PROCESSED], c.notifications.handle))
+    if "audit" in names:
+        specs.append(("audit", [AUDIT_ACTION], AuditRecorder(c.directory).handle))
+    return specs
+
+
+def start_consumers(
+    c: Container, names: tuple[str, ...], stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    s = c.settings
+    return [
+        asyncio.create_task(
+            run_consumer(
+                c.bus,
+                group,
+                topics,
+                handler,
+                batch_size=s.consumer_batch_size,
+                max_attempts=s.consumer_max_attempts,
+                backoff_seconds=s.consumer_backoff_seconds,
+                stop=stop,
+            ),
+            name=f"consumer:{group}",
+        )
+        for group, topics, handler in consumer_specs(c, names)
+    ]

@@ -1,0 +1,1 @@
+"""Audit service: records every audit.action event in the relational store."""

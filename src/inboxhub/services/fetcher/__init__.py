@@ -1,0 +1,1 @@
+"""Mail Fetcher: runs mailbox connectors, stores raw .eml, emits email.eml.uploaded."""

@@ -1,0 +1,86 @@
+"""Raw messages from any provider → blob store → ``email.eml.uploaded``.
+
+The order of the two writes is what makes a crash harmless: the blob is durable
+before its event is published, and both are keyed by content and id, so running the
+same import again after a crash rewrites the same blob and the same email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from inboxhub.domain.events import EML_UPLOADED, EmlUploaded, mailbox_key
+from inboxhub.domain.ids import email_id, eml_blob_key, sha256_hex
+from inboxhub.ports import BlobStore, EmailStore, EventBus
+from inboxhub.providers.base import FetchedMessage
+
+
+@dataclass
+class IngestResult:
+    seen: int = 0
+    published: int = 0
+    skipped: int = 0  # already stored from an earlier run
+
+
+def _batches(items: Iterable[FetchedMessage], size: int) -> Iterator[list[FetchedMessage]]:
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+@dataclass
+class Ingest:
+    blobs: BlobStore
+    emails: EmailStore
+    bus: EventBus
+    batch_size: int = 256
+
+    async def run(
+        self,
+        tenant_id: str,
+        mailbox_id: str,
+        messages: Iterable[FetchedMessage],
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        result = IngestResult()
+        for batch in _batches(messages, self.batch_size):
+            published = await self.ingest_batch(tenant_id, mailbox_id, batch)
+            result.seen += len(batch)
+            result.published += published
+            result.skipped += len(batch) - published
+            if progress:
+                progress(len(batch))
+        return result
+
+    async def ingest_batch(
+        self, tenant_id: str, mailbox_id: str, batch: list[FetchedMessage]
+    ) -> int:
+        """Store and announce the messages of ``batch`` not already stored; how many."""
+        unique = {m.provider_message_id: m for m in batch}
+        ids = {email_id(tenant_id, mailbox_id, pid): m for pid, m in unique.items()}
+        done = await self.emails.existing_ids(tenant_id, list(ids))
+        todo = [m for eid, m in ids.items() if eid not in done]
+        digests = [sha256_hex(m.data) for m in todo]
+        await asyncio.gather(
+            *(self.blobs.put(eml_blob_key(tenant_id, d), m.data, "message/rfc822")
+              for m, d in zip(todo, digests, strict=True))
+        )
+        key = mailbox_key(tenant_id, mailbox_id)
+        envelopes = [
+            EmlUploaded(
+                mailbox_id=mailbox_id,
+                provider_message_id=m.provider_message_id,
+                blob_key=eml_blob_key(tenant_id, d),
+                sha256=d,
+                size=len(m.data),
+                flags=m.flags,
+                received_at=m.received_at,
+            ).envelope(tenant_id, key)
+            for m, d in zip(todo, digests, strict=True)
+        ]
+        if envelopes:
+            await self.bus.publish(EML_UPLOADED, envelopes)
+        return len(envelopes)

@@ -1,0 +1,93 @@
+"""``inboxhub import``: a local archive into a mailbox, through the whole pipeline.
+
+The importing process joins the processor and indexer consumer groups itself, so
+the import completes whether or not an ``inboxhub run`` shares the data dir (if one
+does, the partitions are shared out between the two). It returns once every event
+it published has been consumed by both groups, i.e. every message is searchable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from inboxhub.domain.events import EML_UPLOADED, INDEX_REQUESTED
+from inboxhub.domain.models import Mailbox
+from inboxhub.ports import EventBus
+from inboxhub.providers.local import count_local, iter_local
+from inboxhub.runtime import Container, open_container, start_consumers
+from inboxhub.services.consumer import wait_until_consumed
+from inboxhub.services.fetcher.ingest import IngestResult
+from inboxhub.services.fetcher.scheduler import newest_mtime
+from inboxhub.services.tenants.bootstrap import ensure_tenant
+from inboxhub.settings import Settings
+
+WAIT_TIMEOUT = 24 * 3600.0
+
+
+@dataclass
+class ImportSummary(IngestResult):
+    total: int = 0
+
+
+async def open_mailbox(c: Container, tenant_slug: str, name: str) -> Mailbox:
+    tenant = await c.directory.get_tenant_by_slug(tenant_slug)
+    if tenant is None:
+        if tenant_slug != c.settings.default_tenant:
+            raise SystemExit(f"no tenant {tenant_slug!r}")
+        tenant = await ensure_tenant(c.directory, c.bus, tenant_slug)
+    return await c.directory.get_or_create_mailbox(tenant.id, name, "local")
+
+
+async def remember_source(c: Container, mailbox: Mailbox, path: Path) -> None:
+    """Record the source so the fetcher's scheduler keeps it in sync afterwards."""
+    state = await c.directory.get_sync_state(mailbox.tenant_id, mailbox.id)
+    source = str(path.resolve())
+    sources = set(state.get("local_sources", []))  # type: ignore[call-overload]
+    mtimes = dict(state.get("local_mtimes", {}))  # type: ignore[call-overload]
+    sources.add(source)
+    mtimes[source] = await asyncio.to_thread(newest_mtime, path)  # taken before reading
+    await c.directory.set_sync_state(
+        mailbox.tenant_id,
+        mailbox.id,
+        {**state, "local_sources": sorted(sources), "local_mtimes": mtimes},
+    )
+
+
+async def wait_searchable(bus: EventBus, progress: Progress) -> None:
+    """Wait until both groups consumed everything published so far, in pipeline order."""
+    for group, topic in (("processor", EML_UPLOADED), ("indexer", INDEX_REQUESTED)):
+        task = progress.add_task(f"{group}", total=None)
+        await wait_until_consumed(bus, group, topic, await bus.end_offsets(topic), WAIT_TIMEOUT)
+        progress.update(task, total=1, completed=1)
+
+
+async def import_path(
+    settings: Settings, path: Path, mailbox_name: str, tenant_slug: str, wait: bool = True
+) -> ImportSummary:
+    c = await open_container(settings)
+    stop = asyncio.Event()
+    tasks = start_consumers(c, ("processor", "indexer"), stop) if wait else []
+    try:
+        mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
+        await remember_source(c, mailbox, path)
+        columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, transient=False) as progress:
+            reading = progress.add_task("reading", total=count_local(path))
+            result = await c.ingest().run(
+                mailbox.tenant_id, mailbox.id, iter_local(path),
+                lambda n: progress.advance(reading, n),
+            )
+            progress.update(reading, total=result.seen)
+            if wait:
+                await wait_searchable(c.bus, progress)
+        total = await c.emails.count(mailbox.tenant_id, [mailbox.id])
+        return ImportSummary(result.seen, result.published, result.skipped, total)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await c.close()

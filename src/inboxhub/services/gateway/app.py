@@ -1,0 +1,65 @@
+"""The ASGI app: mounts the routers of the services this process serves.
+
+In ``inboxhub run`` that is all of them behind one origin; ``inboxhub serve api``
+mounts only the Email API (the distributed gateway, Traefik, routes by prefix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from inboxhub import __version__
+from inboxhub.runtime import Container
+from inboxhub.services.api.routes import EmailApi
+from inboxhub.services.api.routes import build_router as email_router
+from inboxhub.services.audit.publisher import AuditLog
+from inboxhub.services.audit.routes import build_router as audit_router
+from inboxhub.services.auth import AuthService
+from inboxhub.services.auth.routes import build_router as auth_router
+from inboxhub.services.gateway import health, problems
+from inboxhub.services.notifications.routes import build_router as events_router
+from inboxhub.services.tenants.routes import build_router as tenants_router
+
+
+def create_app(
+    c: Container,
+    verify_token: Callable[[str], Any],
+    services: tuple[str, ...],
+    auth: AuthService | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="inboxhub",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.verify_token = verify_token
+    problems.install(app)
+    health.install_metrics(app)
+    app.include_router(
+        health.build_router(
+            {
+                "bus": c.bus_ping,
+                "blobs": c.blobs.ping,
+                "documents": c.emails.ping,
+                "search": c.search.ping,
+                "database": c.directory.ping,
+            }
+        )
+    )
+    everything = "gateway" in services
+    if auth is not None and (everything or "auth" in services):
+        app.include_router(auth_router(auth))
+    if everything or "tenants" in services:
+        app.include_router(tenants_router(c.directory, c.emails))
+        app.include_router(audit_router(c.directory))
+    if everything or "api" in services:
+        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus))
+        app.include_router(email_router(api))
+    if everything or "notifications" in services:
+        app.include_router(events_router(c.notifications))
+    return app

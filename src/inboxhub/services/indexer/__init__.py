@@ -1,0 +1,1 @@
+"""Email Indexer: ``email.index.requested`` → the search index."""

@@ -1,0 +1,1 @@
+"""Notification service: pushes email.processed to the clients allowed to see it."""

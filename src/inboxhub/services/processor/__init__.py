@@ -1,0 +1,1 @@
+"""Email Processor: raw .eml → email document, attachments, follow-up events."""

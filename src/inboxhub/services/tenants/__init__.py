@@ -1,0 +1,1 @@
+"""Tenant service: tenants, users, mailboxes; first-start bootstrap."""

@@ -1,0 +1,86 @@
+"""All configuration in one place (pydantic-settings, env prefix ``INBOXHUB_``).
+
+The URLs choose the adapters (see ``runtime.py``); every default is the embedded
+one, rooted in ``data_dir`` so that ``inboxhub run`` needs no server at all.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INBOXHUB_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("./.inboxhub")
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    bus_url: str = ""
+    blob_url: str = ""
+    documents_url: str = ""
+    search_url: str = ""
+    database_url: str = ""
+    secret_key: str = ""
+
+    admin_email: str = "admin@example.com"
+    admin_password: str = ""
+    default_tenant: str = "default"
+
+    # Tokens (auth service).
+    jwt_issuer: str = "inboxhub"
+    jwt_audience: str = "inboxhub-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # Event bus behaviour shared by every adapter.
+    bus_partitions: int = 4
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+    consumer_batch_size: int = 256
+
+    # Limits on what one message may cost the processor.
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_mime_parts: int = 2000
+    max_mime_depth: int = 40
+    max_header_bytes: int = 1024 * 1024
+    processor_workers: int = Field(default=0, description="parse processes; 0 = auto")
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        d = self.data_dir.expanduser().absolute()
+        self.data_dir = d
+        self.bus_url = self.bus_url or f"sqlite:///{d}/bus.db"
+        self.blob_url = self.blob_url or f"file://{d}/blobs"
+        self.documents_url = self.documents_url or f"sqlite:///{d}/emails.db"
+        self.search_url = self.search_url or f"sqlite:///{d}/search.db"
+        self.database_url = self.database_url or f"sqlite+aiosqlite:///{d}/inboxhub.db"
+        return self
+
+    def ensure_data_dir(self) -> None:
+        """Create the data dir and, on first use, its generated secret key."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.secret_key:
+            return
+        key_file = self.data_dir / "secret.key"
+        if not key_file.exists():
+            tmp = key_file.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(key_file)
+        self.secret_key = key_file.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.ensure_data_dir()
+    return settings

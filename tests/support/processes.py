@@ -1,0 +1,84 @@
+"""Running inboxhub as real processes, and waiting on conditions (never sleeping)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], T | None], timeout: float = 60.0, what: str = "condition"
+) -> T:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except AssertionError:
+            raise  # the condition says waiting is pointless
+        except Exception as exc:  # the thing waited for may not be up yet
+            last_error = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached in {timeout}s (last error: {last_error!r})")
+
+
+def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXHUB_")}
+    env.update({"INBOXHUB_DATA_DIR": str(data_dir), "INBOXHUB_LOG_LEVEL": "WARNING"})
+    env.update(extra)
+    return env
+
+
+def cli(data_dir: Path, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INBOXHUB, *args], env=env_for(data_dir, **extra), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+@contextmanager
+def running_server(data_dir: Path, **extra: str) -> Iterator[str]:
+    """``inboxhub run`` as a child process; yields its base URL once it is ready."""
+    port = free_port()
+    log = (data_dir.parent / f"server-{port}.log").open("w")
+    proc = subprocess.Popen(
+        [INBOXHUB, "run"],
+        env=env_for(data_dir, INBOXHUB_PORT=str(port), **extra),
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def ready() -> bool:
+            assert proc.poll() is None, f"inboxhub run exited: see {log.name}"
+            return httpx.get(f"{base}/readyz").status_code == 200
+
+        wait_for(ready, timeout=60, what="inboxhub run ready")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
