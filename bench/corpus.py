@@ -14,22 +14,87 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-WORDS = (
-    "invoice meeting project deadline budget review quarterly report contract customer "
-    "delivery schedule update release planning design feedback proposal revenue forecast "
-    "hiring onboarding travel expense approval security audit migration database server "
-    "outage incident postmortem roadmap launch marketing campaign newsletter webinar "
-    "partner agreement renewal pricing discount support ticket escalation backlog sprint"
-).split()
-ACCENTED = "café naïve résumé Zürich São Paulo Ærø Kraków Málaga Genève smörgåsbord".split()
-CHARSETS = [("utf-8", 0.6), ("iso-8859-1", 0.15), ("windows-1252", 0.1),
-            ("iso-2022-jp", 0.08), ("koi8-r", 0.07)]
-LOCAL_TEXT = {"iso-2022-jp": "会議の資料を送ります。よろしくお願いします。",
-              "koi8-r": "Привет, отправляю отчёт за квартал."}
-PEOPLE = [(f"{first} {last}", f"{first.lower()}.{last.lower()}@{dom}")
-          for first in ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi")
-          for last in ("Smith", "Müller", "García", "Rossi", "Nowak")
-          for dom in ("example.com", "corp.test")]
+WORDS = [
+    "invoice",
+    "meeting",
+    "project",
+    "deadline",
+    "budget",
+    "review",
+    "quarterly",
+    "report",
+    "contract",
+    "customer",
+    "delivery",
+    "schedule",
+    "update",
+    "release",
+    "planning",
+    "design",
+    "feedback",
+    "proposal",
+    "revenue",
+    "forecast",
+    "hiring",
+    "onboarding",
+    "travel",
+    "expense",
+    "approval",
+    "security",
+    "audit",
+    "migration",
+    "database",
+    "server",
+    "outage",
+    "incident",
+    "postmortem",
+    "roadmap",
+    "launch",
+    "marketing",
+    "campaign",
+    "newsletter",
+    "webinar",
+    "partner",
+    "agreement",
+    "renewal",
+    "pricing",
+    "discount",
+    "support",
+    "ticket",
+    "escalation",
+    "backlog",
+    "sprint",
+]
+ACCENTED = [
+    "café",
+    "naïve",
+    "résumé",
+    "Zürich",
+    "São",
+    "Paulo",
+    "Ærø",
+    "Kraków",
+    "Málaga",
+    "Genève",
+    "smörgåsbord",
+]
+CHARSETS = [
+    ("utf-8", 0.6),
+    ("iso-8859-1", 0.15),
+    ("windows-1252", 0.1),
+    ("iso-2022-jp", 0.08),
+    ("koi8-r", 0.07),
+]
+LOCAL_TEXT = {
+    "iso-2022-jp": "会議の資料を送ります。よろしくお願いします。",
+    "koi8-r": "Привет, отправляю отчёт за квартал.",
+}
+PEOPLE = [
+    (f"{first} {last}", f"{first.lower()}.{last.lower()}@{dom}")
+    for first in ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi")
+    for last in ("Smith", "Müller", "García", "Rossi", "Nowak")
+    for dom in ("example.com", "corp.test")
+]
 
 
 def _sentence(rng: random.Random) -> str:
@@ -41,8 +106,10 @@ def _sentence(rng: random.Random) -> str:
 
 def _body(rng: random.Random, charset: str) -> str:
     size = rng.choice([2, 5, 10, 20, 40, 80, 200])  # sentences: mixed sizes around ~12 KB mean
-    paragraphs = ["\n".join(_sentence(rng) for _ in range(rng.randint(1, 4)))
-                  for _ in range(max(1, size // 3))]
+    paragraphs = [
+        "\n".join(_sentence(rng) for _ in range(rng.randint(1, 4)))
+        for _ in range(max(1, size // 3))
+    ]
     text = "\n\n".join(paragraphs)
     return (LOCAL_TEXT[charset] + "\n\n" + text) if charset in LOCAL_TEXT else text
 
@@ -73,10 +140,12 @@ def message(rng: random.Random, i: int, when: datetime, thread_parent: str | Non
         msg.add_alternative(f"<html><body>{html}</body></html>", subtype="html", charset=charset)
     if rng.random() < 0.15:
         data = rng.randbytes(rng.choice([2_000, 20_000, 80_000]))
-        kind = rng.choice([("application", "pdf", "pdf"), ("image", "png", "png"),
-                           ("application", "zip", "zip")])
-        msg.add_attachment(data, maintype=kind[0], subtype=kind[1],
-                           filename=f"{rng.choice(WORDS)}-{i}.{kind[2]}")
+        kind = rng.choice(
+            [("application", "pdf", "pdf"), ("image", "png", "png"), ("application", "zip", "zip")]
+        )
+        msg.add_attachment(
+            data, maintype=kind[0], subtype=kind[1], filename=f"{rng.choice(WORDS)}-{i}.{kind[2]}"
+        )
     return msg.as_bytes()
 
 
@@ -94,6 +163,6 @@ def write_corpus(root: Path, count: int, seed: int = 42) -> Path:
         parent = rng.choice(recent) if recent and rng.random() < 0.35 else None
         data = message(rng, i, start + timedelta(minutes=17 * i), parent)
         (root / "cur" / f"{1600000000 + i}.M{i}.bench:2,S").write_bytes(data)
-        recent = (recent + [f"<bench.{i}@example.com>"])[-50:]
+        recent = ([*recent, f"<bench.{i}@example.com>"])[-50:]
     done.write_text(f"{count}:{seed}")
     return root

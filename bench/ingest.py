@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.corpus import write_corpus  # noqa: E402
+from bench.corpus import write_corpus
 
 INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
 
@@ -48,8 +48,10 @@ def run_notmuch(maildir: Path, work: Path) -> float | None:
     db = maildir / ".notmuch"
     shutil.rmtree(db, ignore_errors=True)
     config = work / "notmuch-config"
-    config.write_text(f"[database]\npath={maildir}\n[user]\nname=Bench\n"
-                      "primary_email=bench@example.com\n[new]\ntags=unread;inbox;\n")
+    config.write_text(
+        f"[database]\npath={maildir}\n[user]\nname=Bench\n"
+        "primary_email=bench@example.com\n[new]\ntags=unread;inbox;\n"
+    )
     env = {**os.environ, "NOTMUCH_CONFIG": str(config)}
     took, _ = timed(["notmuch", "new", "--quiet"], env)
     shutil.rmtree(db, ignore_errors=True)
@@ -68,19 +70,24 @@ def main() -> None:
     ours, peak_kib = run_inboxhub(maildir, work / "data")
     peer = run_notmuch(maildir, work)
     rate = args.count / ours
-    print(json.dumps({
-        "bench": "ingest",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}",
-        "messages": args.count,
-        "mean_bytes": round(size / args.count),
-        "seconds": round(ours, 2),
-        "emails_per_s": round(rate, 1),
-        "peak_rss_mib": round(peak_kib / 1024, 1),
-        "notmuch_seconds": round(peer, 2) if peer else None,
-        "notmuch_emails_per_s": round(args.count / peer, 1) if peer else None,
-        "ratio_vs_notmuch": round(rate / (args.count / peer), 2) if peer else None,
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "python": platform.python_version(),
+                "messages": args.count,
+                "mean_bytes": round(size / args.count),
+                "seconds": round(ours, 2),
+                "emails_per_s": round(rate, 1),
+                "peak_rss_mib": round(peak_kib / 1024, 1),
+                "notmuch_seconds": round(peer, 2) if peer else None,
+                "notmuch_emails_per_s": round(args.count / peer, 1) if peer else None,
+                "ratio_vs_notmuch": round(rate / (args.count / peer), 2) if peer else None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from rich.console import Console
 from inboxhub.runtime import SERVICES
 from inboxhub.settings import load_settings
 
-app = typer.Typer(help="inboxhub: every mailbox of a company in one searchable store.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="inboxhub: every mailbox of a company in one searchable store.", no_args_is_help=True
+)
 dlq_app = typer.Typer(help="Dead-letter topics: inspect and replay.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 tenant_app = typer.Typer(help="Tenants (companies).", no_args_is_help=True)
@@ -122,4 +123,3 @@ def dlq_replay(topic: Annotated[str, typer.Argument(help="e.g. email.eml.uploade
 
     count = asyncio.run(replay(_settings(), topic))
     console.print(f"replayed {count} events onto {topic}")
-

@@ -17,8 +17,15 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from inboxhub.ports import Record
-from inboxhub.runtime import CONSUMER_SERVICES, HTTP_SERVICES, Container, open_container, start_consumers
-from inboxhub.services.auth import AuthService, build_auth
+from inboxhub.runtime import (
+    CONSUMER_SERVICES,
+    HTTP_SERVICES,
+    Container,
+    build_auth,
+    open_container,
+    start_consumers,
+)
+from inboxhub.services.auth import AuthService
 from inboxhub.services.consumer import replay_dlq
 from inboxhub.services.fetcher.scheduler import run_scheduler
 from inboxhub.services.gateway.app import create_app
@@ -29,8 +36,15 @@ log = structlog.get_logger(__name__)
 
 
 async def _http(app: FastAPI, host: str, port: int) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="off", proxy_headers=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        proxy_headers=False,
+    )
     await uvicorn.Server(config).serve()  # returns on SIGINT/SIGTERM
 
 

@@ -23,6 +23,10 @@ from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, 
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import BlobStore, Directory, EmailStore, EventBus, Record, SearchIndex
 from inboxhub.services.audit.handler import AuditRecorder
+from inboxhub.services.audit.publisher import AuditLog
+from inboxhub.services.auth import AuthService
+from inboxhub.services.auth.passwords import PasswordHasher
+from inboxhub.services.auth.tokens import TokenService
 from inboxhub.services.consumer import run_consumer
 from inboxhub.services.fetcher.ingest import Ingest
 from inboxhub.services.indexer.handler import Indexer
@@ -143,6 +147,20 @@ async def open_container(settings: Settings) -> Container:
         directory=await make_directory(settings),
         box=SecretBox(settings.secret_key),
     )
+
+
+async def build_auth(c: Container) -> AuthService:
+    s = c.settings
+    tokens = TokenService(
+        c.directory,
+        c.box,
+        s.jwt_issuer,
+        s.jwt_audience,
+        s.access_token_ttl_seconds,
+        s.refresh_token_ttl_seconds,
+    )
+    await tokens.init()
+    return AuthService(c.directory, tokens, PasswordHasher(), AuditLog(c.bus))
 
 
 Handler = Callable[[list[Record]], Awaitable[None]]

@@ -27,7 +27,9 @@ def test_kill_9_mid_import_then_rerun_gives_each_message_once(tmp_path: Path) ->
     data = tmp_path / "data"
     proc = subprocess.Popen(
         [INBOXHUB, "import", str(maildir), "--mailbox", "Inbox"],
-        env=env_for(data, **ADMIN), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env_for(data, **ADMIN),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     # Kill it once part of the archive is stored, before the pipeline can have finished.
     wait_for(lambda: stored_blobs(data) >= 50 or proc.poll() is not None, what="import under way")

@@ -49,8 +49,10 @@ def login(base: str, email: str, password: str) -> httpx.Client:
 def all_items(client: httpx.Client, **params: str) -> list[dict]:
     items, cursor = [], None
     while True:
-        page = client.get("/api/v1/emails", params={**params, "limit": 5,
-                                                    **({"cursor": cursor} if cursor else {})})
+        page = client.get(
+            "/api/v1/emails",
+            params={**params, "limit": 5, **({"cursor": cursor} if cursor else {})},
+        )
         assert page.status_code == 200, page.text
         items += page.json()["items"]
         cursor = page.json()["next_cursor"]
@@ -116,8 +118,9 @@ def test_errors_are_problem_json(server) -> None:
     r = httpx.get(f"{base}/api/v1/emails")
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 401
-    bad = httpx.post(f"{base}/api/v1/auth/login", json={"email": "admin@example.com",
-                                                         "password": "wrong"})
+    bad = httpx.post(
+        f"{base}/api/v1/auth/login", json={"email": "admin@example.com", "password": "wrong"}
+    )
     assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
     client = login(base, "admin@example.com", "s3cret-pass")
     missing = client.get("/api/v1/emails/does-not-exist")
@@ -135,12 +138,23 @@ def test_tenants_are_walled_off(server, tmp_path: Path) -> None:
     base, data = server
     a_dir = write_maildir(tmp_path / "a", [make_message("alpha secret plan", date=dated(1))])
     b_dir = write_maildir(tmp_path / "b", [make_message("bravo other news", date=dated(2))])
-    made = cli(data, "tenant", "create", "acme", "--admin-email", "boss@acme.test",
-               "--admin-password", "acme-pass-123", **ADMIN)
+    made = cli(
+        data,
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.test",
+        "--admin-password",
+        "acme-pass-123",
+        **ADMIN,
+    )
     assert made.returncode == 0, made.stderr
     assert cli(data, "import", str(a_dir), "--mailbox", "A", **ADMIN).returncode == 0
-    assert cli(data, "import", str(b_dir), "--mailbox", "B", "--tenant", "acme",
-               **ADMIN).returncode == 0
+    assert (
+        cli(data, "import", str(b_dir), "--mailbox", "B", "--tenant", "acme", **ADMIN).returncode
+        == 0
+    )
 
     default = login(base, "admin@example.com", "s3cret-pass")
     acme = login(base, "boss@acme.test", "acme-pass-123")
@@ -149,7 +163,9 @@ def test_tenants_are_walled_off(server, tmp_path: Path) -> None:
     assert a_item["subject"] == "alpha secret plan" and b_item["subject"] == "bravo other news"
     for path in (f"/api/v1/emails/{a_item['id']}", f"/api/v1/emails/{a_item['id']}/raw"):
         assert acme.get(path).status_code == 404
-    assert acme.get("/api/v1/emails", params={"mailbox_id": a_item["mailbox_id"]}).status_code == 404
+    assert (
+        acme.get("/api/v1/emails", params={"mailbox_id": a_item["mailbox_id"]}).status_code == 404
+    )
     assert acme.get("/api/v1/search", params={"q": "alpha"}).json()["total"] == 0
     assert default.get("/api/v1/search", params={"q": "bravo"}).json()["total"] == 0
     assert [b["name"] for b in acme.get("/api/v1/mailboxes").json()["items"]] == ["B"]

@@ -50,10 +50,16 @@ def env_for(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(data_dir: Path, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, timeout: float = 300, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [INBOXHUB, *args], env=env_for(data_dir, **extra), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [INBOXHUB, *args],
+        env=env_for(data_dir, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -65,10 +71,12 @@ def running_server(data_dir: Path, **extra: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [INBOXHUB, "run"],
         env=env_for(data_dir, INBOXHUB_PORT=str(port), **extra),
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def ready() -> bool:
             assert proc.poll() is None, f"inboxhub run exited: see {log.name}"
             return httpx.get(f"{base}/readyz").status_code == 200

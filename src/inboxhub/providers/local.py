@@ -40,7 +40,7 @@ def _mtime(path: Path) -> datetime:
 
 def _maildir_files(root: Path) -> Iterator[Path]:
     """cur/ and new/ of the Maildir, then of each Maildir++ subfolder (``.Sent`` …)."""
-    folders = [root] + sorted(p for p in root.iterdir() if p.name.startswith(".") and is_maildir(p))
+    folders = [root, *sorted(p for p in root.iterdir() if p.name.startswith(".") and is_maildir(p))]
     for folder in folders:
         for sub in ("new", "cur"):
             for entry in sorted(os.scandir(folder / sub), key=lambda e: e.name):

@@ -57,10 +57,12 @@ class EmailApi:
 def _attachment_disposition(filename: str) -> str:
     # RFC 6266 + RFC 8187: an ASCII fallback and the exact name percent-encoded.
     fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename)}"
+    return (
+        f"attachment; filename=\"{fallback or 'attachment'}\"; filename*=UTF-8''{quote(filename)}"
+    )
 
 
-def build_router(api: EmailApi) -> APIRouter:  # noqa: C901 - one function per route inside
+def build_router(api: EmailApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["emails"])
 
     @router.get("/emails", response_model=EmailPage)
@@ -126,8 +128,12 @@ def build_router(api: EmailApi) -> APIRouter:  # noqa: C901 - one function per r
             raise NotFound(f"no attachment {attachment_id} in email {email_id}")
         data = await api.blobs.get(attachment_blob_key(principal.tenant_id, att.sha256))
         await api.audit.record(
-            principal.tenant_id, principal.user_id, "attachment.download", email_id,
-            _ip(request), attachment_id=attachment_id,
+            principal.tenant_id,
+            principal.user_id,
+            "attachment.download",
+            email_id,
+            _ip(request),
+            attachment_id=attachment_id,
         )
         headers = {
             **UNTRUSTED_CONTENT_HEADERS,
@@ -149,7 +155,8 @@ def build_router(api: EmailApi) -> APIRouter:  # noqa: C901 - one function per r
         boxes = await api.mailbox_ids(principal, mailbox_id)
         page = await api.search.search(principal.tenant_id, query, boxes, limit, cursor_, order)
         summaries = {
-            s.id: s for s in await api.emails.summaries(principal.tenant_id, [h.id for h in page.hits])
+            s.id: s
+            for s in await api.emails.summaries(principal.tenant_id, [h.id for h in page.hits])
         }
         items = [
             SearchItem(**EmailItem.of(summaries[h.id]).model_dump(), highlights=h.highlights)

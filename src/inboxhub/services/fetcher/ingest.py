@@ -65,8 +65,10 @@ class Ingest:
         todo = [m for eid, m in ids.items() if eid not in done]
         digests = [sha256_hex(m.data) for m in todo]
         await asyncio.gather(
-            *(self.blobs.put(eml_blob_key(tenant_id, d), m.data, "message/rfc822")
-              for m, d in zip(todo, digests, strict=True))
+            *(
+                self.blobs.put(eml_blob_key(tenant_id, d), m.data, "message/rfc822")
+                for m, d in zip(todo, digests, strict=True)
+            )
         )
         key = mailbox_key(tenant_id, mailbox_id)
         envelopes = [

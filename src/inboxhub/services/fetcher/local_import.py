@@ -74,12 +74,18 @@ async def import_path(
     try:
         mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
         await remember_source(c, mailbox, path)
-        columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, transient=False) as progress:
             reading = progress.add_task("reading", total=count_local(path))
             result = await c.ingest().run(
-                mailbox.tenant_id, mailbox.id, iter_local(path),
+                mailbox.tenant_id,
+                mailbox.id,
+                iter_local(path),
                 lambda n: progress.advance(reading, n),
             )
             progress.update(reading, total=result.seen)

@@ -10,9 +10,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-REQUESTS = Counter(
-    "inboxhub_http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+REQUESTS = Counter("inboxhub_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("inboxhub_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 Check = Callable[[], Awaitable[None]]

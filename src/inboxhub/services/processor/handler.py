@@ -77,8 +77,9 @@ class Processor:
         processed: list[Envelope] = []
         for d in docs:
             key = mailbox_key(d.tenant_id, d.mailbox_id)
-            index.append(IndexRequested(mailbox_id=d.mailbox_id, email_id=d.id).envelope(
-                d.tenant_id, key))
+            index.append(
+                IndexRequested(mailbox_id=d.mailbox_id, email_id=d.id).envelope(d.tenant_id, key)
+            )
             processed.append(
                 EmailProcessed(
                     mailbox_id=d.mailbox_id,

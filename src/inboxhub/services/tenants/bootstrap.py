@@ -15,7 +15,6 @@ from inboxhub.domain.models import Tenant
 from inboxhub.ports import Directory, EventBus
 from inboxhub.services.auth.passwords import PasswordHasher
 
-
 ADMIN_ROLES = ("owner", "admin")
 PLATFORM_ADMIN = "platform_admin"  # may create and manage tenants (the `run` bootstrap admin)
 
@@ -52,8 +51,9 @@ async def bootstrap(
     roles: tuple[str, ...] = (*ADMIN_ROLES, PLATFORM_ADMIN),
 ) -> Bootstrapped:
     tenant = await ensure_tenant(directory, bus, slug)
-    existing = [u for u, _ in await directory.find_users_by_email(admin_email)
-                if u.tenant_id == tenant.id]
+    existing = [
+        u for u, _ in await directory.find_users_by_email(admin_email) if u.tenant_id == tenant.id
+    ]
     if existing:
         return Bootstrapped(tenant, admin_email, None)
     generated = None if admin_password else secrets.token_urlsafe(12)

@@ -1,0 +1,204 @@
+"""The search box's language → the query AST of ``search_query.py``.
+
+A tokenizer and a recursive-descent parser with Gmail's grammar::
+
+    query    := conj
+    conj     := disj { disj }               implicit AND between neighbours
+    disj     := unary { "OR" unary }         OR binds tighter: a b OR c = a AND (b OR c)
+    unary    := "-" unary | primary
+    primary  := "(" conj ")" | "{" unary* "}" | OPERATOR ":" value | PHRASE | WORD
+    value    := PHRASE | WORD | "(" conj ")"
+
+``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
+``word:value`` whose operator is not known is plain text, as in Gmail. Errors say
+where (0-based character offset) the query stopped making sense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inboxhub.domain.errors import InvalidQuery
+from inboxhub.domain.search_query import And, MatchAll, Node, Not, Or, Phrase, Term
+
+FIELDS = {
+    "from": "from",
+    "to": "to",
+    "cc": "to",
+    "bcc": "to",
+    "subject": "subject",
+    "body": "body",
+    "filename": "attachment",
+}
+MAX_QUERY = 2000
+_SPECIAL = set('(){}"')
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # WORD, PHRASE, OP (operator name), LPAREN, RPAREN, LBRACE, RBRACE, MINUS, OR
+    text: str
+    pos: int
+
+
+def _phrase(q: str, start: int) -> tuple[Token, int]:
+    end = q.find('"', start + 1)
+    if end == -1:
+        raise InvalidQuery("unclosed quotation mark", position=start)
+    return Token("PHRASE", q[start + 1 : end], start), end + 1
+
+
+def tokenize(q: str) -> list[Token]:
+    tokens: list[Token] = []
+    i, n = 0, len(q)
+    while i < n:
+        c = q[i]
+        if c.isspace():
+            i += 1
+        elif c in "(){}":
+            kind = {"(": "LPAREN", ")": "RPAREN", "{": "LBRACE", "}": "RBRACE"}[c]
+            tokens.append(Token(kind, c, i))
+            i += 1
+        elif c == '"':
+            token, i = _phrase(q, i)
+            tokens.append(token)
+        elif c == "-" and (i + 1 < n and not q[i + 1].isspace()):
+            tokens.append(Token("MINUS", c, i))
+            i += 1
+        else:
+            j = i
+            while j < n and not q[j].isspace() and q[j] not in _SPECIAL:
+                j += 1
+            word = q[i:j]
+            name, colon, rest = word.partition(":")
+            if colon and name.lower() in FIELDS:
+                tokens.append(Token("OP", name.lower(), i))
+                if rest:
+                    tokens.append(Token("WORD", rest, i + len(name) + 1))
+            elif word == "OR":
+                tokens.append(Token("OR", word, i))
+            elif word:
+                tokens.append(Token("WORD", word, i))
+            else:  # a lone special character
+                raise InvalidQuery(f"unexpected {q[i]!r}", position=i)
+            i = max(j, i + 1)
+    return tokens
+
+
+class _Parser:
+    def __init__(self, q: str, tokens: list[Token]) -> None:
+        self.q, self.tokens, self.i = q, tokens, 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def end(self) -> int:
+        return len(self.q)
+
+    def conj(self, closer: str | None = None) -> Node:
+        parts: list[Node] = []
+        while (t := self.peek()) is not None and t.kind != closer:
+            if t.kind in ("RPAREN", "RBRACE"):
+                raise InvalidQuery(f"unbalanced {t.text!r}", position=t.pos)
+            parts.append(self.disj())
+        return _and(parts)
+
+    def disj(self) -> Node:
+        options = [self.unary()]
+        while (t := self.peek()) is not None and t.kind == "OR":
+            self.take()
+            if self.peek() is None or self.peek().kind in ("RPAREN", "RBRACE", "OR"):  # type: ignore[union-attr]
+                raise InvalidQuery("OR needs something on both sides", position=t.pos)
+            options.append(self.unary())
+        return options[0] if len(options) == 1 else Or(tuple(options))
+
+    def unary(self) -> Node:
+        t = self.peek()
+        if t is None:
+            raise InvalidQuery("query ends too early", position=self.end())
+        if t.kind == "MINUS":
+            self.take()
+            if self.peek() is None:
+                raise InvalidQuery("'-' must be followed by a term", position=t.pos)
+            return Not(self.unary())
+        return self.primary()
+
+    def group(self, opener: Token, closer: str) -> list[Node]:
+        nodes: list[Node] = []
+        while (t := self.peek()) is not None and t.kind != closer:
+            nodes.append(self.disj() if closer == "RPAREN" else self.unary())
+        if self.peek() is None:
+            raise InvalidQuery(f"unclosed {opener.text!r}", position=opener.pos)
+        self.take()
+        return nodes
+
+    def primary(self) -> Node:
+        t = self.take()
+        if t.kind == "LPAREN":
+            return _and(self.group(t, "RPAREN"))
+        if t.kind == "LBRACE":
+            nodes = self.group(t, "RBRACE")
+            return MatchAll() if not nodes else nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
+        if t.kind == "OP":
+            return self.operator(t)
+        if t.kind == "PHRASE":
+            return Phrase(t.text) if t.text.strip() else MatchAll()
+        if t.kind == "WORD":
+            return _word(t.text, None)
+        raise InvalidQuery(f"unexpected {t.text!r}", position=t.pos)
+
+    def operator(self, op: Token) -> Node:
+        field = FIELDS[op.text]
+        value = self.peek()
+        if value is None or value.pos > op.pos + len(op.text) + 1:
+            raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
+        self.take()
+        if value.kind == "PHRASE":
+            return Phrase(value.text, field)
+        if value.kind == "WORD":
+            return _word(value.text, field)
+        if value.kind == "LPAREN":
+            return _with_field(_and(self.group(value, "RPAREN")), field)
+        raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
+
+
+def _word(text: str, field: str | None) -> Node:
+    if text.endswith("*") and len(text) > 1:
+        return Term(text.rstrip("*"), field, prefix=True)
+    return Term(text, field)
+
+
+def _with_field(node: Node, field: str) -> Node:
+    if isinstance(node, Term):
+        return Term(node.text, field, node.prefix)
+    if isinstance(node, Phrase):
+        return Phrase(node.text, field)
+    if isinstance(node, Not):
+        return Not(_with_field(node.child, field))
+    if isinstance(node, And):
+        return And(tuple(_with_field(c, field) for c in node.children))
+    if isinstance(node, Or):
+        return Or(tuple(_with_field(c, field) for c in node.children))
+    return node
+
+
+def _and(parts: list[Node]) -> Node:
+    parts = [p for p in parts if not isinstance(p, MatchAll)]
+    if not parts:
+        return MatchAll()
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def parse_query(q: str) -> Node:
+    if len(q) > MAX_QUERY:
+        raise InvalidQuery(f"query longer than {MAX_QUERY} characters", position=MAX_QUERY)
+    parser = _Parser(q, tokenize(q))
+    node = parser.conj()
+    if (t := parser.peek()) is not None:
+        raise InvalidQuery(f"unbalanced {t.text!r}", position=t.pos)
+    return node

@@ -1,0 +1,1 @@
+"""Parsing and building mail: pure functions over bytes and strings, no I/O."""

@@ -1,0 +1,105 @@
+"""Header values as people meant them: unfolded, encoded words decoded (RFC 2047),
+raw 8-bit bytes read as UTF-8 or a legacy charset, addresses and dates parsed
+leniently. Every function reports what it had to guess into an ``errors`` list."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email.header import decode_header
+from email.utils import getaddresses, parsedate_to_datetime
+
+from inboxhub.domain.models import Address
+from inboxhub.mime.charsets import decode_bytes
+
+_FOLD = re.compile(r"\r?\n[ \t]*|\r[ \t]*")
+_ID = re.compile(r"<([^<>\s]+)>")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _unsurrogate(value: str, errors: list[str], name: str) -> str:
+    """compat32 keeps raw 8-bit header bytes as surrogate escapes: decode them."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        raw = value.encode("ascii", "surrogateescape")
+        text, guessed = decode_bytes(raw, None)
+        if guessed:
+            errors.append(f"header {name}: raw 8-bit bytes, read as {guessed}")
+        return text
+
+
+def decode_value(value: str, errors: list[str], name: str = "") -> str:
+    value = _unsurrogate(_FOLD.sub(" ", value), errors, name)
+    if "=?" in value:
+        value = _decode_words(value, errors, name)
+    return _CTRL.sub("", value).strip()
+
+
+def _decode_words(value: str, errors: list[str], name: str) -> str:
+    try:
+        parts = decode_header(value)
+    except Exception as exc:  # malformed encoded words: keep the text as it is
+        errors.append(f"header {name}: bad encoded word ({exc})")
+        return value
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        text, guessed = decode_bytes(chunk, charset)
+        if guessed:
+            errors.append(f"header {name}: charset {charset!r} unusable, read as {guessed}")
+        out.append(text)
+    return "".join(out)
+
+
+def parse_addresses(raw_values: list[str], errors: list[str], name: str) -> list[Address]:
+    """Addresses of one header (all its occurrences); names decoded after splitting so
+    a comma inside an encoded display name does not split the address."""
+    values = [_unsurrogate(_FOLD.sub(" ", v), errors, name) for v in raw_values]
+    out: list[Address] = []
+    try:
+        pairs = getaddresses(values)
+    except Exception as exc:
+        errors.append(f"header {name}: unparseable addresses ({exc})")
+        return out
+    for display, email in pairs:
+        display = decode_value(display, errors, name) if display else ""
+        email = email.strip()
+        if not email and not display:
+            continue
+        if email and "@" not in email and display and "@" in display:
+            display, email = "", display
+        out.append(Address(name=display.strip('"').strip(), email=email))
+    if not out and any(v.strip() for v in values):
+        errors.append(f"header {name}: no address could be read from {values[0][:80]!r}")
+    return out
+
+
+def parse_date(value: str | None, errors: list[str]) -> datetime | None:
+    if not value:
+        return None
+    text = _FOLD.sub(" ", value).strip()
+    try:
+        parsed = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        errors.append(f"header Date: unparseable {text[:80]!r}")
+        return None
+    if parsed.tzinfo is None:  # RFC 5322 "-0000": the zone is unknown, take UTC
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        errors.append(f"header Date: out of range {text[:80]!r}")
+        return None
+
+
+def message_ids(value: str | None) -> list[str]:
+    """Message-ids of a Message-ID/In-Reply-To/References value, without brackets."""
+    if not value:
+        return []
+    text = _FOLD.sub(" ", value)
+    found = _ID.findall(text)
+    return found or [t.strip("<>") for t in text.split() if t.strip("<>")]

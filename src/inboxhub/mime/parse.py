@@ -1,0 +1,119 @@
+"""Raw message bytes → ``ParsedEmail``. Never raises: what cannot be read is reported
+in ``parse_errors`` and everything else is still filled in.
+
+The engine is the standard library's parser with the ``compat32`` policy (fast: no
+header registry) and our own header decoding (``headers.py``); see
+``bench/parse_candidates.py`` for the measurements behind that choice.
+"""
+
+from __future__ import annotations
+
+import email
+from dataclasses import dataclass
+from email import policy
+from email.message import Message
+from email.parser import BytesHeaderParser
+
+from inboxhub.domain.models import ParsedEmail
+from inboxhub.mime.headers import decode_value, message_ids, parse_addresses, parse_date
+from inboxhub.mime.parts import Bodies, walk
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg (compound file)
+ADDRESS_HEADERS = {
+    "from": "from_",
+    "sender": "sender",
+    "to": "to",
+    "cc": "cc",
+    "bcc": "bcc",
+    "reply-to": "reply_to",
+}
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    max_parts: int = 2000
+    max_depth: int = 40
+    max_header_bytes: int = 1024 * 1024
+    max_message_bytes: int = 64 * 1024 * 1024
+
+
+def _strip_from_line(raw: bytes) -> bytes:
+    """An mbox ``From `` separator is not a header (RFC 4155)."""
+    if raw.startswith(b"From "):
+        end = raw.find(b"\n")
+        return raw[end + 1 :] if end != -1 else b""
+    return raw
+
+
+def _bound_headers(raw: bytes, limit: int, errors: list[str]) -> bytes:
+    """Cut an oversized header section down to ``limit`` bytes, keeping the body."""
+    if len(raw) <= limit:
+        return raw
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
+    end = min(ends) if ends else len(raw)
+    if end <= limit:
+        return raw
+    cut = raw.rfind(b"\n", 0, limit)
+    errors.append(f"header section of {end} bytes truncated to {limit}")
+    return raw[: max(cut, 0)] + b"\n\n" + raw[end:].lstrip(b"\r\n")
+
+
+def _headers(msg: Message, errors: list[str]) -> list[tuple[str, str]]:
+    return [
+        (str(name), decode_value(str(value), errors, str(name))) for name, value in msg._headers
+    ]  # raw (name, value) pairs in order; compat32 keeps them as read
+
+
+def _fill_envelope(msg: Message, out: ParsedEmail, errors: list[str]) -> None:
+    raw: dict[str, list[str]] = {}
+    for name, value in msg._headers:
+        raw.setdefault(str(name).lower(), []).append(str(value))
+    for header, field in ADDRESS_HEADERS.items():
+        if header in raw:
+            addresses = parse_addresses(raw[header], errors, header.title())
+            if field in ("from_", "sender"):
+                setattr(out, field, addresses[0] if addresses else None)
+            else:
+                setattr(out, field, addresses)
+    first = {k: v[0] for k, v in raw.items()}
+    out.subject = decode_value(first.get("subject", ""), errors, "Subject")
+    out.date = parse_date(first.get("date"), errors)
+    ids = message_ids(first.get("message-id"))
+    out.message_id = ids[0] if ids else None
+    reply = message_ids(first.get("in-reply-to"))
+    out.in_reply_to = reply[0] if reply else None
+    out.references = message_ids(first.get("references"))
+
+
+def _defects(msg: Message, errors: list[str]) -> None:
+    for defect in getattr(msg, "defects", [])[:20]:
+        errors.append(f"MIME: {type(defect).__name__}: {defect.__doc__ or ''}".strip()[:200])
+
+
+def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
+    limits = limits or ParseLimits()
+    errors: list[str] = []
+    if raw.startswith(OLE_MAGIC):
+        return ParsedEmail(parse_errors=["not an RFC 5322 message: Outlook .msg (OLE) file"])
+    if len(raw) > limits.max_message_bytes:
+        errors.append(f"message of {len(raw)} bytes truncated to {limits.max_message_bytes}")
+        raw = raw[: limits.max_message_bytes]
+    raw = _bound_headers(_strip_from_line(raw), limits.max_header_bytes, errors)
+    if not raw.strip():
+        return ParsedEmail(parse_errors=["empty message"])
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:
+        errors.append("MIME structure nested too deeply to parse; headers only")
+        msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    out = ParsedEmail()
+    if not msg._headers:
+        errors.append("no headers")
+    _defects(msg, errors)
+    _fill_envelope(msg, out, errors)
+    out.headers = _headers(msg, errors)
+    bodies = Bodies()
+    walk(msg, bodies, limits.max_parts, limits.max_depth, errors)
+    out.text, out.html, out.attachments = bodies.text(), bodies.html(), bodies.attachments
+    out.parse_errors = errors
+    return out
