@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from inboxhub.runtime import SERVICES
-from inboxhub.settings import load_settings
+from inboxhub.settings import Settings, load_settings
 
 app = typer.Typer(
     help="inboxhub: every mailbox of a company in one searchable store.", no_args_is_help=True
@@ -22,7 +22,7 @@ app.add_typer(tenant_app, name="tenant")
 console = Console(stderr=True)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from inboxhub.logging import configure
 
     settings = load_settings()

@@ -69,7 +69,8 @@ def server(tmp_path: Path):
 
 def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> None:
     base, data = server
-    maildir = write_maildir(tmp_path / "Maildir", corpus(), seen_every=3)
+    messages = corpus()
+    maildir = write_maildir(tmp_path / "Maildir", messages, seen_every=3)
     done = cli(data, "import", str(maildir), "--mailbox", "Work", **ADMIN)
     assert done.returncode == 0, done.stderr
     client = login(base, "admin@example.com", "s3cret-pass")
@@ -90,7 +91,7 @@ def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> 
     assert got.content == PDF and got.headers["content-type"] == "application/pdf"
     raw = client.get(f"/api/v1/emails/{contract['id']}/raw")
     assert raw.headers["content-type"].startswith("message/rfc822")
-    assert raw.content in corpus()
+    assert raw.content in messages
 
     cafe = next(i for i in items if i["subject"] == "Café menu")
     html = client.get(f"/api/v1/emails/{cafe['id']}").json()["html"]

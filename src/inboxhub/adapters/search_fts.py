@@ -145,7 +145,8 @@ class FtsSearchIndex:
                 for name, fragment in zip(HIGHLIGHT_COLUMNS, row[3:], strict=False):
                     if marked := _highlight(fragment):  # type: ignore[arg-type]
                         highlights[name] = [marked]
-            hits.append(SearchHit(id=str(row[0]), score=float(row[1] or 0), highlights=highlights))
+            score = row[1] if isinstance(row[1], int | float) else 0.0
+            hits.append(SearchHit(id=str(row[0]), score=float(score), highlights=highlights))
         return hits
 
     async def _by_relevance(

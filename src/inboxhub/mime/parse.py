@@ -60,13 +60,13 @@ def _bound_headers(raw: bytes, limit: int, errors: list[str]) -> bytes:
 
 def _headers(msg: Message, errors: list[str]) -> list[tuple[str, str]]:
     return [
-        (str(name), decode_value(str(value), errors, str(name))) for name, value in msg._headers
-    ]  # raw (name, value) pairs in order; compat32 keeps them as read
+        (str(name), decode_value(str(value), errors, str(name))) for name, value in msg.raw_items()
+    ]
 
 
 def _fill_envelope(msg: Message, out: ParsedEmail, errors: list[str]) -> None:
     raw: dict[str, list[str]] = {}
-    for name, value in msg._headers:
+    for name, value in msg.raw_items():
         raw.setdefault(str(name).lower(), []).append(str(value))
     for header, field in ADDRESS_HEADERS.items():
         if header in raw:
@@ -107,7 +107,7 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
         errors.append("MIME structure nested too deeply to parse; headers only")
         msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
     out = ParsedEmail()
-    if not msg._headers:
+    if not msg.keys():
         errors.append("no headers")
     _defects(msg, errors)
     _fill_envelope(msg, out, errors)

@@ -132,7 +132,9 @@ def walk(msg: Message, bodies: Bodies, max_parts: int, max_depth: int, errors: l
             if not isinstance(children, list):
                 continue
             for i in range(len(children) - 1, -1, -1):
-                stack.append((children[i], depth + 1, f"{where}.{i + 1}"))
+                child = children[i]
+                if isinstance(child, Message):
+                    stack.append((child, depth + 1, f"{where}.{i + 1}"))
             continue
         _leaf(part, ctype, bodies, errors, f"part {where}")
 

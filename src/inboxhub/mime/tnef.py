@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tnefparse import TNEF  # type: ignore[import-untyped]
+from tnefparse import TNEF
 
 from inboxhub.domain.models import ParsedAttachment
 

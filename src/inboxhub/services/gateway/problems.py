@@ -18,15 +18,15 @@ _TYPE_BASE = "https://inboxhub.dev/problems/"
 
 
 def problem(
-    status: int, title: str, detail: str, request: Request, kind: str | None = None, **extra: Any
+    status: int, title: str, detail: str, request: Request, extra: dict[str, Any] | None = None
 ) -> JSONResponse:
     body = {
-        "type": _TYPE_BASE + (kind or title.lower().replace(" ", "-")),
+        "type": _TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,
         "status": status,
         "detail": detail,
         "instance": request.url.path,
-        **extra,
+        **(extra or {}),
     }
     headers = {}
     if status == 401:
@@ -38,7 +38,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InboxhubError)
     async def domain_error(request: Request, exc: InboxhubError) -> JSONResponse:
         extra = {k: v for k, v in exc.extra.items() if k != "www_authenticate"}
-        return problem(exc.status, exc.title, exc.detail, request, **extra)
+        return problem(exc.status, exc.title, exc.detail, request, extra)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -47,7 +47,11 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem(
-            422, "Invalid request", "the request does not match the API", request, errors=errors
+            422,
+            "Invalid request",
+            "the request does not match the API",
+            request,
+            {"errors": errors},
         )
 
     @app.exception_handler(HTTPException)

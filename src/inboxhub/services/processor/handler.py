@@ -109,7 +109,7 @@ def _document(env: Envelope, up: EmlUploaded, raw: bytes, built: Built | str) ->
         sha256=up.sha256,
         message_id=parsed.message_id,
         subject=parsed.subject,
-        **{"from": parsed.from_},
+        from_=parsed.from_,
         sender=parsed.sender,
         to=parsed.to,
         cc=parsed.cc,

@@ -1,0 +1,146 @@
+"""The SearchIndex contract, on every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from inboxhub.domain.query_parser import parse_query
+from inboxhub.domain.search_query import MatchAll
+from inboxhub.ports import SearchIndex
+from tests.contract.adapters import SEARCH_INDEXES
+from tests.support.documents import search_doc
+
+
+@pytest.fixture(params=sorted(SEARCH_INDEXES))
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
+    s = SEARCH_INDEXES[request.param](tmp_path)
+    await s.index_many(
+        [
+            search_doc(1, subject="Quarterly budget review", body="numbers attached"),
+            search_doc(
+                2,
+                subject="Résumé of Zoë",
+                body="see the CV",
+                from_text="Zoë Müller <zoe@hr.example.net>",
+            ),
+            search_doc(
+                3,
+                subject="Lunch",
+                body="<script>alert(1)</script> pizza at noon",
+                to_text="Team <team@example.com>",
+            ),
+            search_doc(
+                4,
+                subject="Budget approved",
+                body="the budget is final",
+                attachment_names="budget-2024.xlsx",
+            ),
+            search_doc(5, mailbox="other", subject="Budget in another mailbox"),
+            search_doc(6, tenant="t2", subject="Budget of tenant two secretword"),
+        ]
+    )
+    yield s
+    await s.close()
+
+
+async def ids(
+    index: SearchIndex,
+    q: str,
+    boxes: tuple[str, ...] = ("inbox",),
+    tenant: str = "t1",
+    order: str = "relevance",
+) -> list[str]:
+    page = await index.search(tenant, parse_query(q), list(boxes), 50, order=order)
+    return [h.id for h in page.hits]
+
+
+async def test_free_text_finds_subject_body_and_attachment_names(index: SearchIndex) -> None:
+    assert set(await ids(index, "budget")) == {"e00001", "e00004"}
+    assert await ids(index, "pizza") == ["e00003"]
+    assert await ids(index, "xlsx") == ["e00004"]
+
+
+async def test_case_and_diacritics_fold(index: SearchIndex) -> None:
+    assert await ids(index, "resume") == ["e00002"]
+    assert await ids(index, "ZOE muller") == ["e00002"]
+
+
+async def test_addresses_by_whole_local_part_domain_or_name(index: SearchIndex) -> None:
+    for q in ("zoe@hr.example.net", "zoe", "hr.example.net", "Müller", "from:zoe"):
+        assert await ids(index, q) == ["e00002"], q
+    assert await ids(index, "to:team@example.com") == ["e00003"]
+
+
+async def test_phrases_negation_or_and_fields(index: SearchIndex) -> None:
+    assert await ids(index, '"budget review"') == ["e00001"]
+    assert await ids(index, '"review budget"') == []
+    assert await ids(index, "budget -approved") == ["e00001"]
+    assert set(await ids(index, "pizza OR resume")) == {"e00002", "e00003"}
+    assert await ids(index, "subject:budget numbers") == ["e00001"]
+    assert set(await ids(index, "-budget")) == {"e00002", "e00003"}
+    assert await ids(index, "budg*") != []
+
+
+async def test_tenant_and_mailbox_walls_hold(index: SearchIndex) -> None:
+    assert await ids(index, "secretword", ("inbox", "other")) == []
+    assert await ids(index, "secretword", tenant="t2") == ["e00006"]
+    assert await ids(index, "budget", ("other",)) == ["e00005"]
+    assert await ids(index, "budget", ()) == []
+
+
+async def test_highlights_mark_matches_and_escape_the_rest(index: SearchIndex) -> None:
+    page = await index.search("t1", parse_query("pizza"), ["inbox"], 10)
+    [body] = page.hits[0].highlights["body"]
+    assert "<mark>pizza</mark>" in body and "<script>" not in body
+    page = await index.search("t1", parse_query("budget"), ["inbox"], 10)
+    assert any("<mark>" in f for h in page.hits for fs in h.highlights.values() for f in fs)
+
+
+async def test_upsert_replaces_the_old_text(index: SearchIndex) -> None:
+    await index.index_many([search_doc(3, subject="Dinner", body="pasta tonight")])
+    assert await ids(index, "pizza") == []
+    assert await ids(index, "pasta") == ["e00003"]
+    assert await index.count("t1") == 5
+
+
+@pytest.mark.parametrize("order", ["relevance", "date"])
+async def test_pages_cover_every_hit_once(index: SearchIndex, order: str) -> None:
+    await index.index_many([search_doc(100 + i, subject=f"bulk item {i}") for i in range(23)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await index.search("t1", parse_query("bulk"), ["inbox"], 5, cursor, order)
+        assert page.total == 23
+        seen += [h.id for h in page.hits]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert sorted(seen) == sorted(f"e{100 + i:05d}" for i in range(23))
+    if order == "date":
+        assert seen == sorted(seen, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "q", ["NEAR(a b)", "AND", "a:b", "*", "^x", "'quote'", "a - b", '"" OR x', "{}", "OR x"]
+)
+async def test_fts_syntax_in_user_input_is_just_text(index: SearchIndex, q: str) -> None:
+    try:
+        node = parse_query(q)
+    except Exception as exc:  # the parser may refuse; the index must never see bad syntax
+        assert type(exc).__name__ == "InvalidQuery"
+        return
+    page = await index.search("t1", node, ["inbox"], 10)
+    assert page.total >= 0
+
+
+async def test_match_all_count_existing_and_deletes(index: SearchIndex) -> None:
+    page = await index.search("t1", MatchAll(), ["inbox", "other"], 2)
+    assert page.total == 5 and len(page.hits) == 2 and page.next_cursor
+    assert await index.existing_ids("t1", ["e00001", "e00006"]) == {"e00001"}
+    assert await index.delete_many("t1", ["e00001", "e00002"]) == 2
+    assert await ids(index, "resume") == []
+    assert await index.delete_tenant("t2") == 1
+    assert await index.count("t2") == 0
+    await index.ping()
