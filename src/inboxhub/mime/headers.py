@@ -4,13 +4,13 @@ leniently. Every function reports what it had to guess into an ``errors`` list."
 
 from __future__ import annotations
 
+import binascii
 import re
 from datetime import UTC, datetime
-from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
 
 from inboxhub.domain.models import Address
-from inboxhub.mime.charsets import decode_bytes
+from inboxhub.mime.charsets import decode_bytes, normalise
 
 _FOLD = re.compile(r"\r?\n[ \t]*|\r[ \t]*")
 _ID = re.compile(r"<([^<>\s]+)>")
@@ -37,21 +37,53 @@ def decode_value(value: str, errors: list[str], name: str = "") -> str:
     return _CTRL.sub("", value).strip()
 
 
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(?<=\?=)[ \t]+(?==\?)")
+
+
+def _word_bytes(charset: str, encoding: str, data: str) -> bytes:
+    if encoding in "bB":
+        return binascii.a2b_base64(data + "=" * (-len(data) % 4))
+    # Raw 8-bit bytes inside a Q word (seen in the wild) arrive here already decoded:
+    # turn them back into the word's own charset.
+    return binascii.a2b_qp(data.encode(normalise(charset) or "utf-8", "replace"), header=True)
+
+
 def _decode_words(value: str, errors: list[str], name: str) -> str:
-    try:
-        parts = decode_header(value)
-    except Exception as exc:  # malformed encoded words: keep the text as it is
-        errors.append(f"header {name}: bad encoded word ({exc})")
-        return value
-    out = []
-    for chunk, charset in parts:
-        if isinstance(chunk, str):
-            out.append(chunk)
-            continue
-        text, guessed = decode_bytes(chunk, charset)
-        if guessed:
-            errors.append(f"header {name}: charset {charset!r} unusable, read as {guessed}")
-        out.append(text)
+    """RFC 2047 encoded words, decoded in place; the text around them is left as it is
+    (raw UTF-8 beside an encoded word is common and must survive). Adjacent words of
+    one charset are joined before decoding, since senders split multi-byte characters
+    across them; whitespace between encoded words is dropped (RFC 2047 section 6.2)."""
+    value = _BETWEEN_WORDS.sub("", value)
+    out: list[str] = []
+    pos = 0
+    run: bytearray = bytearray()
+    run_charset: str | None = None
+
+    def flush() -> None:
+        nonlocal run, run_charset
+        if run_charset is not None:
+            text, guessed = decode_bytes(bytes(run), run_charset)
+            if guessed:
+                errors.append(f"header {name}: charset {run_charset!r} unusable, read as {guessed}")
+            out.append(text)
+        run, run_charset = bytearray(), None
+
+    for m in _ENCODED_WORD.finditer(value):
+        charset = m.group(1).split("*")[0]  # RFC 2231 adds *language
+        if m.start() != pos or charset.lower() != (run_charset or "").lower():
+            flush()
+            out.append(value[pos : m.start()])
+        try:
+            run += _word_bytes(charset, m.group(2), m.group(3))
+            run_charset = charset
+        except (binascii.Error, ValueError) as exc:
+            flush()
+            errors.append(f"header {name}: bad encoded word ({exc})")
+            out.append(m.group(0))
+        pos = m.end()
+    flush()
+    out.append(value[pos:])
     return "".join(out)
 
 

@@ -155,11 +155,24 @@ _WS = re.compile(r"\s+")
 
 
 def make_snippet(text: str, html: str, length: int = 200) -> str:
-    """The first words of the message, skipping quoted reply lines when there is more."""
-    source = text or html_to_text(html[:50_000])
-    lines = [line for line in source[:20_000].splitlines() if line.strip()]
-    fresh = [line for line in lines if not line.lstrip().startswith(">")]
-    snippet = _WS.sub(" ", " ".join(fresh or lines)).strip()
+    """The first words of the message, skipping quoted reply lines when there is more.
+    Reads only as far as it needs: this runs for every message."""
+    source = text or html_to_text(html[:20_000])
+    fresh: list[str] = []
+    quoted: list[str] = []
+    size = 0
+    for line in source[:20_000].splitlines():
+        if not line.strip():
+            continue
+        if line.lstrip().startswith(">"):
+            if len(quoted) < 10:
+                quoted.append(line)
+            continue
+        fresh.append(line)
+        size += len(line)
+        if size > 2 * length:
+            break
+    snippet = _WS.sub(" ", " ".join(fresh or quoted)).strip()
     if len(snippet) <= length:
         return snippet
     cut = snippet[:length].rsplit(" ", 1)[0]
