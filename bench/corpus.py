@@ -9,11 +9,13 @@ KOI8-R) with RFC 2047 encoded words.
 from __future__ import annotations
 
 import random
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+GENERATOR_VERSION = 2  # bump when the messages change, so cached corpora are rebuilt
 WORDS = [
     "invoice",
     "meeting",
@@ -89,8 +91,14 @@ LOCAL_TEXT = {
     "iso-2022-jp": "会議の資料を送ります。よろしくお願いします。",
     "koi8-r": "Привет, отправляю отчёт за квартал.",
 }
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
 PEOPLE = [
-    (f"{first} {last}", f"{first.lower()}.{last.lower()}@{dom}")
+    (f"{first} {last}", f"{first.lower()}.{_ascii(last).lower()}@{dom}")
     for first in ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi")
     for last in ("Smith", "Müller", "García", "Rossi", "Nowak")
     for dom in ("example.com", "corp.test")
@@ -152,7 +160,8 @@ def message(rng: random.Random, i: int, when: datetime, thread_parent: str | Non
 def write_corpus(root: Path, count: int, seed: int = 42) -> Path:
     """A Maildir at ``root`` with ``count`` messages; reused if already complete."""
     done = root / ".complete"
-    if done.exists() and done.read_text() == f"{count}:{seed}":
+    stamp = f"{count}:{seed}:{GENERATOR_VERSION}"
+    if done.exists() and done.read_text() == stamp:
         return root
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -164,5 +173,5 @@ def write_corpus(root: Path, count: int, seed: int = 42) -> Path:
         data = message(rng, i, start + timedelta(minutes=17 * i), parent)
         (root / "cur" / f"{1600000000 + i}.M{i}.bench:2,S").write_bytes(data)
         recent = ([*recent, f"<bench.{i}@example.com>"])[-50:]
-    done.write_text(f"{count}:{seed}")
+    done.write_text(stamp)
     return root
