@@ -103,8 +103,17 @@ class BlobStore(Protocol):
         """Store ``data`` under ``key``; writing the same key again replaces it."""
         ...
 
+    async def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """``put`` for a batch, durable as a whole when it returns (the pipeline writes
+        in batches; adapters make one round trip or one sync of it)."""
+        ...
+
     async def get(self, key: str) -> bytes:
         """The bytes; raises ``domain.errors.NotFound`` if there are none."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes]:
+        """``get`` for a batch, in the order of ``keys``; NotFound if any is missing."""
         ...
 
     async def exists(self, key: str) -> bool: ...

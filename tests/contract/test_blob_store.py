@@ -64,3 +64,25 @@ async def test_concurrent_writes_of_one_key_leave_a_whole_object(
 
 async def test_ping_answers(blobs: BlobStore) -> None:
     await blobs.ping()
+
+
+async def test_batches_round_trip_in_order(blobs: BlobStore) -> None:
+    items = [(f"t/acme/eml/{i:064x}", os.urandom(100 + i)) for i in range(50)]
+    await blobs.put_many(items)
+    await blobs.put_many([])
+    assert await blobs.get_many([k for k, _ in reversed(items)]) == [d for _, d in reversed(items)]
+    with pytest.raises(NotFound):
+        await blobs.get_many([items[0][0], "t/acme/eml/" + "cd" * 32])
+
+
+async def test_a_batch_with_a_bad_key_writes_nothing(blobs: BlobStore) -> None:
+    with pytest.raises(InvalidInput):
+        await blobs.put_many([(KEY, b"fine"), ("t/acme/../escape", b"bad")])
+    assert not await blobs.exists(KEY)
+
+
+async def test_writing_again_after_a_prefix_was_deleted(blobs: BlobStore) -> None:
+    await blobs.put(KEY, b"one")
+    await blobs.delete_prefix("t/acme/")
+    await blobs.put_many([(KEY, b"two")])
+    assert await blobs.get(KEY) == b"two"

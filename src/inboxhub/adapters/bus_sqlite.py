@@ -238,18 +238,21 @@ class SqliteSubscription:
         tps = tps[self._next_partition :] + tps[: self._next_partition]
         out: list[Record] = []
         per = max(1, max_records // len(tps))
-        for tp in tps:
-            room = min(per, max_records - len(out)) if tp != tps[-1] else max_records - len(out)
-            if room <= 0:
-                break
-            rows = conn.execute(
-                "SELECT topic, partition, offset, headers, envelope FROM records WHERE topic = ? "
-                "AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
-                (*tp, self.positions[tp], room),
-            ).fetchall()
-            if rows:
-                self.positions[tp] = rows[-1][2] + 1
-                out.extend(_record(r) for r in rows)
+        # A fair share from each partition first, then whatever room is left from any:
+        # one busy mailbox (one partition) must still fill whole batches.
+        for share in (per, max_records):
+            for tp in tps:
+                room = min(share, max_records - len(out))
+                if room <= 0:
+                    break
+                rows = conn.execute(
+                    "SELECT topic, partition, offset, headers, envelope FROM records "
+                    "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
+                    (*tp, self.positions[tp], room),
+                ).fetchall()
+                if rows:
+                    self.positions[tp] = rows[-1][2] + 1
+                    out.extend(_record(r) for r in rows)
         return out
 
     async def fetch(self, max_records: int, timeout: float) -> list[Record]:

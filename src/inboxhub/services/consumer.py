@@ -103,16 +103,25 @@ async def run_consumer(
     stop: asyncio.Event,
     fetch_timeout: float = 0.5,
 ) -> None:
+    """Fetch, handle, commit; the next batch is fetched while this one is handled, so
+    the handler never waits on the bus. Commits stay in order, after the handler."""
     subscription = bus.subscribe(group, topics)
     log.info("consumer.started", group=group, topics=list(topics))
+    ahead: asyncio.Task[list[Record]] | None = None
     try:
         while not stop.is_set():
-            records = await subscription.fetch(batch_size, fetch_timeout)
+            records = await (ahead or subscription.fetch(batch_size, fetch_timeout))
+            ahead = None
             if not records:
                 continue
+            ahead = asyncio.create_task(subscription.fetch(batch_size, fetch_timeout))
             await process_batch(bus, handler, records, max_attempts, backoff_seconds, stop)
             await subscription.commit(records)
     finally:
+        if ahead is not None:  # fetched, never handled nor committed: redelivered later
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
         await subscription.close()
         log.info("consumer.stopped", group=group)
 

@@ -7,7 +7,6 @@ same import again after a crash rewrites the same blob and the same email.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -64,11 +63,8 @@ class Ingest:
         done = await self.emails.existing_ids(tenant_id, list(ids))
         todo = [m for eid, m in ids.items() if eid not in done]
         digests = [sha256_hex(m.data) for m in todo]
-        await asyncio.gather(
-            *(
-                self.blobs.put(eml_blob_key(tenant_id, d), m.data, "message/rfc822")
-                for m, d in zip(todo, digests, strict=True)
-            )
+        await self.blobs.put_many(
+            [(eml_blob_key(tenant_id, d), m.data) for m, d in zip(todo, digests, strict=True)]
         )
         key = mailbox_key(tenant_id, mailbox_id)
         envelopes = [

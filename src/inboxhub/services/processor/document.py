@@ -1,41 +1,52 @@
-"""Raw bytes → the parts of an email document. Pure and picklable: runs in workers.
+"""Raw bytes → an email document. Pure and picklable: runs in the parse workers.
 
 Everything CPU-heavy of the processor happens here (MIME parsing, HTML
-sanitising, hashing attachments), so it can run in a process pool while the event
-loop does the I/O.
+sanitising, hashing attachments, validating the document), so it runs in a
+process pool while the event loop does the I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from inboxhub.domain.ids import sha256_hex
-from inboxhub.domain.models import Attachment, ParsedEmail
+import structlog
+
+from inboxhub.domain.events import EmlUploaded
+from inboxhub.domain.ids import email_id, sha256_hex
+from inboxhub.domain.models import Attachment, EmailDocument, ParsedEmail
 from inboxhub.mime.parse import ParseLimits, parse_message
 from inboxhub.mime.sanitize import make_snippet, sanitize_html
+
+log = structlog.get_logger(__name__)
+FUTURE_SLACK = timedelta(days=1)
 
 
 @dataclass
 class Built:
-    """What ``build`` made of one message: the parsed email with sanitised HTML,
-    its snippet, the attachment metadata and each attachment's bytes."""
+    """The document made of one message, and each attachment's bytes by sha256."""
 
-    parsed: ParsedEmail
-    snippet: str
-    attachments: list[Attachment]
-    attachment_data: dict[str, bytes]  # sha256 → bytes
+    document: EmailDocument
+    attachment_data: dict[str, bytes]
 
 
-def build(raw: bytes, limits: ParseLimits) -> Built:
-    parsed = parse_message(raw, limits)
-    html = parsed.html
-    if html:
-        try:
-            html = sanitize_html(html)
-        except Exception as exc:  # nh3 is robust, but a message must never be lost
-            parsed.parse_errors.append(f"html could not be sanitised: {exc!r}; dropped")
-            html = ""
-    snippet = make_snippet(parsed.text, parsed.html)
+@dataclass(frozen=True)
+class Source:
+    """What the ``email.eml.uploaded`` event says about one raw message."""
+
+    tenant_id: str
+    upload: EmlUploaded
+
+
+def sort_date(date: datetime | None, received_at: datetime) -> datetime:
+    """The list-order date: the Date header, unless missing or implausibly later than
+    when the message reached us (spam dated 2099 must not sit on top forever)."""
+    if date is None or date - received_at > FUTURE_SLACK:
+        return received_at
+    return date
+
+
+def _attachments(parsed: ParsedEmail) -> tuple[list[Attachment], dict[str, bytes]]:
     attachments: list[Attachment] = []
     data: dict[str, bytes] = {}
     for index, part in enumerate(parsed.attachments, start=1):
@@ -52,17 +63,69 @@ def build(raw: bytes, limits: ParseLimits) -> Built:
                 inline=part.inline,
             )
         )
-    parsed = parsed.model_copy(update={"html": html, "attachments": []})
-    return Built(parsed=parsed, snippet=snippet, attachments=attachments, attachment_data=data)
+    return attachments, data
 
 
-def build_many(raws: list[bytes], limits: ParseLimits) -> list[Built | str]:
-    """``build`` for a batch; an unexpected crash becomes its message (a str), not a lost
-    batch, so the handler can still store that message raw and marked."""
-    out: list[Built | str] = []
-    for raw in raws:
+def _safe_html(parsed: ParsedEmail) -> str:
+    if not parsed.html:
+        return ""
+    try:
+        return sanitize_html(parsed.html)
+    except Exception as exc:  # nh3 is robust, but a message must never be lost
+        parsed.parse_errors.append(f"html could not be sanitised: {exc!r}; dropped")
+        return ""
+
+
+def document(source: Source, parsed: ParsedEmail) -> Built:
+    up = source.upload
+    html = _safe_html(parsed)
+    attachments, data = _attachments(parsed)
+    doc = EmailDocument(
+        id=email_id(source.tenant_id, up.mailbox_id, up.provider_message_id),
+        tenant_id=source.tenant_id,
+        mailbox_id=up.mailbox_id,
+        provider_message_id=up.provider_message_id,
+        blob_key=up.blob_key,
+        size=up.size,
+        sha256=up.sha256,
+        message_id=parsed.message_id,
+        subject=parsed.subject,
+        from_=parsed.from_,
+        sender=parsed.sender,
+        to=parsed.to,
+        cc=parsed.cc,
+        bcc=parsed.bcc,
+        reply_to=parsed.reply_to,
+        date=parsed.date,
+        sort_date=sort_date(parsed.date, up.received_at),
+        received_at=up.received_at,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        headers=parsed.headers,
+        text=parsed.text,
+        html=html,
+        snippet=make_snippet(parsed.text, parsed.html),
+        attachments=attachments,
+        has_attachments=any(not a.inline for a in attachments),
+        flags=up.flags,
+        parse_errors=parsed.parse_errors,
+    )
+    return Built(document=doc, attachment_data=data)
+
+
+def build(source: Source, raw: bytes, limits: ParseLimits) -> Built:
+    return document(source, parse_message(raw, limits))
+
+
+def build_many(items: list[tuple[Source, bytes]], limits: ParseLimits) -> list[Built]:
+    """``build`` for a batch. Should the parser ever crash (it is written not to), that
+    message is still stored, raw and marked, instead of failing its neighbours."""
+    out: list[Built] = []
+    for source, raw in items:
         try:
-            out.append(build(raw, limits))
-        except Exception as exc:  # the parser must not raise; this is the last fence
-            out.append(f"parser crashed: {type(exc).__name__}: {exc}")
+            out.append(build(source, raw, limits))
+        except Exception as exc:  # the last fence
+            log.error("parse.crashed", blob_key=source.upload.blob_key, error=repr(exc))
+            crashed = ParsedEmail(parse_errors=[f"parser crashed: {type(exc).__name__}: {exc}"])
+            out.append(document(source, crashed))
     return out
