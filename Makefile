@@ -34,6 +34,7 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	bash bench/install-peers.sh
+	$(BIN)/python bench/parse_candidates.py
 	$(BIN)/python bench/ingest.py
 
 clean:

@@ -188,6 +188,8 @@ def _with_field(node: Node, field: str) -> Node:
 
 
 def _and(parts: list[Node]) -> Node:
+    """Conjunction without the empty query, nested conjunctions flattened."""
+    parts = [c for p in parts for c in (p.children if isinstance(p, And) else (p,))]
     parts = [p for p in parts if not isinstance(p, MatchAll)]
     if not parts:
         return MatchAll()
