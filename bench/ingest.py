@@ -25,7 +25,10 @@ INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Seconds the command took, and its peak RSS in KiB."""
+    """Seconds the command took, and its peak RSS in KiB. Pending writes (the corpus
+    just generated, the data of an earlier run just deleted) are flushed first, so
+    neither contender pays for them."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, err = proc.communicate()

@@ -100,7 +100,9 @@ class BlobStore(Protocol):
     """Immutable byte objects by key. Writes are atomic: a reader sees all or nothing."""
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        """Store ``data`` under ``key``; writing the same key again replaces it."""
+        """Store ``data`` under ``key``; writing the same key again replaces it, except
+        that a key ending in a SHA-256 is content-addressed: the bytes are those of its
+        name, so an adapter may keep the copy it has and write nothing."""
         ...
 
     async def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -129,6 +131,8 @@ class BlobStore(Protocol):
     async def ping(self) -> None:
         """Raise if the store cannot be reached (readiness)."""
         ...
+
+    async def close(self) -> None: ...
 
 
 # ---------------------------------------------------------------- email documents

@@ -129,7 +129,7 @@ class Container:
 
     async def close(self) -> None:
         await self.stack.aclose()
-        for port in (self.emails, self.search, self.directory):
+        for port in (self.emails, self.search, self.directory, self.blobs):
             await port.close()
         await self.bus.close()
 

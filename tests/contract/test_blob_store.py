@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ KEY = "t/acme/eml/" + "ab" * 32
 
 
 @pytest.fixture(params=sorted(BLOBS))
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    return BLOBS[request.param](tmp_path)
+async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    store = BLOBS[request.param](tmp_path)
+    yield store
+    await store.close()
 
 
 async def test_put_get_exists_delete(blobs: BlobStore) -> None:
@@ -32,9 +35,17 @@ async def test_put_get_exists_delete(blobs: BlobStore) -> None:
 
 
 async def test_overwrite_replaces(blobs: BlobStore) -> None:
-    await blobs.put(KEY, b"one")
-    await blobs.put(KEY, b"two")
-    assert await blobs.get(KEY) == b"two"
+    key = "t/acme/drafts/d1"  # not content-addressed
+    await blobs.put(key, b"one")
+    await blobs.put(key, b"two")
+    await blobs.put_many([(key, b"three"), (key, b"four")])
+    assert await blobs.get(key) == b"four"
+
+
+async def test_content_addressed_keys_are_written_once(blobs: BlobStore) -> None:
+    await blobs.put_many([(KEY, b"same bytes")])
+    await blobs.put_many([(KEY, b"same bytes"), ("t/acme/eml/" + "cd" * 32, b"other")])
+    assert await blobs.get_many([KEY, "t/acme/eml/" + "cd" * 32]) == [b"same bytes", b"other"]
 
 
 async def test_delete_prefix_removes_one_tenant_only(blobs: BlobStore) -> None:
@@ -86,3 +97,18 @@ async def test_writing_again_after_a_prefix_was_deleted(blobs: BlobStore) -> Non
     await blobs.delete_prefix("t/acme/")
     await blobs.put_many([(KEY, b"two")])
     assert await blobs.get(KEY) == b"two"
+
+
+@pytest.mark.parametrize("local", sorted(BLOBS))
+async def test_deleted_bytes_are_erased_from_disk(local: str, tmp_path: Path) -> None:
+    """GDPR erasure on the local stores: no file under the root keeps the bytes."""
+    store = BLOBS[local](tmp_path)
+    secret, kept = b"secret-" + os.urandom(16).hex().encode(), b"kept-" + os.urandom(8)
+    await store.put_many([(KEY, secret), ("t/acme/eml/" + "cd" * 32, kept)])
+    await store.put_many([("t/other/att/" + "ef" * 32, secret)])
+    await store.delete(KEY)
+    assert await store.delete_prefix("t/other/") == 1
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert secret not in on_disk
+    assert await store.get("t/acme/eml/" + "cd" * 32) == kept
+    await store.close()
