@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     bus_partitions: int = 4
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
-    consumer_batch_size: int = 256
+    consumer_batch_size: int = 1024
 
     # Limits on what one message may cost the processor.
     max_message_bytes: int = 64 * 1024 * 1024

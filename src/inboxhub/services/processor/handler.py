@@ -8,7 +8,8 @@ ids, so a replayed batch rewrites the same things.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -32,6 +33,27 @@ from inboxhub.services.processor.document import Source, build_many
 log = structlog.get_logger(__name__)
 
 
+class ByteBudget:
+    """At most ``limit`` bytes held at once; one holder may exceed it alone, so a
+    single message larger than the budget still goes through."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.limit)
+            self.held += size
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.held -= size
+                self._changed.notify_all()
+
+
 @dataclass
 class Processor:
     blobs: BlobStore
@@ -40,15 +62,37 @@ class Processor:
     limits: ParseLimits
     executor: Executor | None = None  # a process pool; None parses in a thread
     chunk: int = 32
+    in_flight_bytes: int = 256 * 1024 * 1024  # raw bytes being worked on at once
 
     async def handle(self, records: list[Record]) -> None:
         """Chunks go through read → parse → store concurrently, so the parse pool works
-        on one chunk while the event loop reads and writes the others."""
-        chunks = [records[i : i + self.chunk] for i in range(0, len(records), self.chunk)]
-        results = await asyncio.gather(*map(self._handle_chunk, chunks), return_exceptions=True)
+        on some while the event loop reads and writes others; a byte budget keeps a
+        batch of huge messages from filling memory. Events of one message share a
+        chunk, in order, so a later one is never overtaken by an earlier one."""
+        budget = ByteBudget(self.in_flight_bytes)
+
+        async def run(chunk: list[Record]) -> None:
+            size = sum(int(r.envelope.data.get("size", 0)) for r in chunk)
+            async with budget.hold(size):
+                await self._handle_chunk(chunk)
+
+        results = await asyncio.gather(*map(run, self._chunks(records)), return_exceptions=True)
         for result in results:  # every chunk has settled: a retry never overlaps one
             if isinstance(result, BaseException):
                 raise result
+
+    def _chunks(self, records: list[Record]) -> list[list[Record]]:
+        chunks: list[list[Record]] = []
+        home: dict[tuple[str, str, str], int] = {}  # a message → the chunk holding it
+        for record in records:
+            data = record.envelope.data
+            key = (record.envelope.tenant_id, data["mailbox_id"], data["provider_message_id"])
+            if key not in home:
+                if not chunks or len(chunks[-1]) >= self.chunk:
+                    chunks.append([])
+                home[key] = len(chunks) - 1
+            chunks[home[key]].append(record)
+        return chunks
 
     async def _handle_chunk(self, records: list[Record]) -> None:
         sources = [Source(r.envelope.tenant_id, EmlUploaded.of(r.envelope)) for r in records]
