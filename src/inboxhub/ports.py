@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from inboxhub.domain.encoded import EncodedEmail
 from inboxhub.domain.events import Envelope
 from inboxhub.domain.models import (
     EmailDocument,
@@ -151,6 +152,10 @@ class EmailStore(Protocol):
 
     async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
         """Insert or replace each document by id; idempotent."""
+        ...
+
+    async def upsert_encoded(self, emails: Sequence[EncodedEmail]) -> None:
+        """``upsert_many`` for documents already serialised (``domain.encoded``)."""
         ...
 
     async def get(self, tenant_id: str, email_id: str) -> EmailDocument | None: ...

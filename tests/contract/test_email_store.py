@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inboxhub.domain.encoded import encode
 from inboxhub.domain.models import Flags
 from inboxhub.ports import EmailStore, ListCursor
 from tests.contract.adapters import EMAIL_STORES
@@ -42,6 +43,18 @@ async def test_round_trip_is_exact_for_unicode_and_large_bodies(store: EmailStor
     doc = email_doc(2, text=text, subject="Zürich ✓")
     await store.upsert_many([doc])
     assert await store.get("t1", doc.id) == doc
+
+
+async def test_encoded_documents_read_back_as_documents(store: EmailStore) -> None:
+    docs = [email_doc(n, subject=f"Encoded {n}") for n in range(3)]
+    await store.upsert_encoded([encode(d) for d in docs])
+    await store.upsert_encoded([encode(docs[0].model_copy(update={"subject": "again"}))])
+    assert await store.get_many("t1", [d.id for d in docs]) == [
+        docs[0].model_copy(update={"subject": "again"}),
+        *docs[1:],
+    ]
+    listed = await store.list("t1", ["inbox"], 10)
+    assert [s.subject for s in listed] == ["Encoded 2", "Encoded 1", "again"]
 
 
 async def test_get_many_and_summaries_follow_the_requested_order(store: EmailStore) -> None:

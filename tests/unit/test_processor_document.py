@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from inboxhub.domain.events import EmlUploaded
 from inboxhub.domain.ids import email_id, sha256_hex
+from inboxhub.domain.models import EmailDocument
 from inboxhub.mime.parse import ParseLimits
-from inboxhub.services.processor.document import Source, build, build_many, sort_date
+from inboxhub.services.processor.document import Built, Source, build, build_many, sort_date
 from tests.support.messages import make_message
 
 LIMITS = ParseLimits()
 RECEIVED = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def decoded(built: Built) -> EmailDocument:
+    return EmailDocument.model_validate_json(built.email.document_json)
 
 
 def source(raw: bytes, provider_id: str = "p1") -> Source:
@@ -34,7 +39,8 @@ def test_attachments_are_hashed_and_html_sanitised() -> None:
         attachments=[("r.pdf", "application/pdf", b"%PDF-1.4 data")],
     )
     built = build(source(raw), raw, LIMITS)
-    doc = built.document
+    doc = decoded(built)
+    assert built.email.id == doc.id and built.email.subject == "Report"
     assert doc.id == email_id("t1", "mb1", "p1") and doc.size == len(raw)
     assert [a.filename for a in doc.attachments] == ["r.pdf"] and doc.has_attachments
     att = doc.attachments[0]
@@ -48,8 +54,8 @@ def test_attachments_are_hashed_and_html_sanitised() -> None:
 def test_garbage_still_builds_with_parse_errors() -> None:
     raw = b"\xff\xfe\x00 not a message"
     [built] = build_many([(source(raw), raw)], LIMITS)
-    assert built.document.parse_errors
-    assert built.document.blob_key.endswith(sha256_hex(raw)), "the raw bytes stay reachable"
+    assert built.email.has_parse_errors and decoded(built).parse_errors
+    assert decoded(built).blob_key.endswith(sha256_hex(raw)), "the raw bytes stay reachable"
 
 
 def test_a_parser_crash_is_marked_not_lost(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -61,14 +67,14 @@ def test_a_parser_crash_is_marked_not_lost(monkeypatch) -> None:  # type: ignore
     monkeypatch.setattr(module, "parse_message", explode)
     good = make_message("fine")
     [built] = build_many([(source(good), good)], LIMITS)
-    assert built.document.parse_errors == ["parser crashed: RuntimeError: boom"]
-    assert built.document.sort_date == RECEIVED
+    assert decoded(built).parse_errors == ["parser crashed: RuntimeError: boom"]
+    assert built.email.sort_date == RECEIVED
 
 
 def test_snippet_skips_quoted_lines_and_stops_early() -> None:
     text = "> old quoted line\n\nThe new answer.\n" + "word " * 10_000
     raw = make_message("Re: x", text=text)
-    snippet = build(source(raw), raw, LIMITS).document.snippet
+    snippet = decoded(build(source(raw), raw, LIMITS)).snippet
     assert snippet.startswith("The new answer. word") and snippet.endswith("…")
     assert len(snippet) <= 201
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from inboxhub.adapters.sqlite_thread import SqliteThread
+from inboxhub.domain.encoded import EncodedEmail, encode
 from inboxhub.domain.models import EmailDocument, EmailSummary, Flags
 from inboxhub.ports import ListCursor
 
@@ -22,13 +23,12 @@ CREATE TABLE IF NOT EXISTS emails (
   tenant_id TEXT NOT NULL, id TEXT NOT NULL, mailbox_id TEXT NOT NULL,
   sort_key INTEGER NOT NULL, schema_version INTEGER NOT NULL,
   summary TEXT NOT NULL, document TEXT NOT NULL,
-  PRIMARY KEY (tenant_id, id)
-) WITHOUT ROWID;
+  UNIQUE (tenant_id, id)
+);
 CREATE INDEX IF NOT EXISTS emails_by_mailbox
   ON emails (tenant_id, mailbox_id, sort_key DESC, id DESC);
 CREATE INDEX IF NOT EXISTS emails_by_date ON emails (tenant_id, sort_key DESC, id DESC);
 """
-_SUMMARY_FIELDS = set(EmailSummary.model_fields)
 _CHUNK = 500  # host parameters per IN (...) list
 
 
@@ -50,6 +50,9 @@ class SqliteEmailStore:
         self.db = SqliteThread(path, SCHEMA)
 
     async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
+        await self.upsert_encoded([encode(e) for e in emails])
+
+    async def upsert_encoded(self, emails: Sequence[EncodedEmail]) -> None:
         rows = [
             (
                 e.tenant_id,
@@ -57,8 +60,8 @@ class SqliteEmailStore:
                 e.mailbox_id,
                 sort_key(e.sort_date),
                 e.schema_version,
-                e.model_dump_json(include=_SUMMARY_FIELDS, by_alias=True),
-                e.model_dump_json(by_alias=True),
+                e.summary_json,
+                e.document_json,
             )
             for e in emails
         ]

@@ -1,8 +1,8 @@
 """Raw bytes → an email document. Pure and picklable: runs in the parse workers.
 
 Everything CPU-heavy of the processor happens here (MIME parsing, HTML
-sanitising, hashing attachments, validating the document), so it runs in a
-process pool while the event loop does the I/O.
+sanitising, hashing attachments, building and serialising the document), so it
+runs in a process pool while the event loop does the I/O.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from inboxhub.domain.encoded import EncodedEmail, encode
 from inboxhub.domain.events import EmlUploaded
 from inboxhub.domain.ids import email_id, sha256_hex
 from inboxhub.domain.models import Attachment, EmailDocument, ParsedEmail
@@ -24,9 +25,10 @@ FUTURE_SLACK = timedelta(days=1)
 
 @dataclass
 class Built:
-    """The document made of one message, and each attachment's bytes by sha256."""
+    """The document made of one message, serialised here in the worker (see
+    ``domain/encoded.py``), and each attachment's bytes by sha256."""
 
-    document: EmailDocument
+    email: EncodedEmail
     attachment_data: dict[str, bytes]
 
 
@@ -110,7 +112,7 @@ def document(source: Source, parsed: ParsedEmail) -> Built:
         flags=up.flags,
         parse_errors=parsed.parse_errors,
     )
-    return Built(document=doc, attachment_data=data)
+    return Built(email=encode(doc), attachment_data=data)
 
 
 def build(source: Source, raw: bytes, limits: ParseLimits) -> Built:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from inboxhub.domain.encoded import EncodedEmail
 from inboxhub.domain.events import (
     EMAIL_PROCESSED,
     INDEX_REQUESTED,
@@ -25,7 +26,6 @@ from inboxhub.domain.events import (
     mailbox_key,
 )
 from inboxhub.domain.ids import attachment_blob_key
-from inboxhub.domain.models import EmailDocument
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import BlobStore, EmailStore, EventBus, Record
 from inboxhub.services.processor.document import Source, build_many
@@ -102,31 +102,31 @@ class Processor:
         built = await loop.run_in_executor(self.executor, build_many, items, self.limits)
         # Attachments first: a document never points at bytes that are not there.
         attachments = {
-            attachment_blob_key(b.document.tenant_id, digest): data
+            attachment_blob_key(b.email.tenant_id, digest): data
             for b in built
             for digest, data in b.attachment_data.items()
         }
         await self.blobs.put_many(list(attachments.items()))  # content-addressed
-        docs = [b.document for b in built]
-        await self.emails.upsert_many(docs)
-        await self._publish_follow_ups(docs)
+        emails = [b.email for b in built]
+        await self.emails.upsert_encoded(emails)
+        await self._publish_follow_ups(emails)
 
-    async def _publish_follow_ups(self, docs: Sequence[EmailDocument]) -> None:
+    async def _publish_follow_ups(self, emails: Sequence[EncodedEmail]) -> None:
         index: list[Envelope] = []
         processed: list[Envelope] = []
-        for d in docs:
-            key = mailbox_key(d.tenant_id, d.mailbox_id)
+        for e in emails:
+            key = mailbox_key(e.tenant_id, e.mailbox_id)
             index.append(
-                IndexRequested(mailbox_id=d.mailbox_id, email_id=d.id).envelope(d.tenant_id, key)
+                IndexRequested(mailbox_id=e.mailbox_id, email_id=e.id).envelope(e.tenant_id, key)
             )
             processed.append(
                 EmailProcessed(
-                    mailbox_id=d.mailbox_id,
-                    email_id=d.id,
-                    subject=d.subject,
-                    from_email=d.from_.email if d.from_ else "",
-                    has_parse_errors=bool(d.parse_errors),
-                ).envelope(d.tenant_id, key)
+                    mailbox_id=e.mailbox_id,
+                    email_id=e.id,
+                    subject=e.subject,
+                    from_email=e.from_email,
+                    has_parse_errors=e.has_parse_errors,
+                ).envelope(e.tenant_id, key)
             )
         await self.bus.publish(INDEX_REQUESTED, index)
         await self.bus.publish(EMAIL_PROCESSED, processed)
