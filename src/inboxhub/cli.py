@@ -67,10 +67,15 @@ def import_(
     ] = False,
 ) -> None:
     """Import local mail through the pipeline; returns when all of it is searchable."""
+    from inboxhub.services.consumer_processes import ConsumerDied
     from inboxhub.services.fetcher.local_import import import_path
 
     settings = _settings()
-    result = asyncio.run(import_path(settings, path, mailbox, tenant, wait=not no_wait))
+    try:
+        result = asyncio.run(import_path(settings, path, mailbox, tenant, wait=not no_wait))
+    except ConsumerDied as exc:
+        console.print(f"[red]import stopped:[/] {exc}; what was stored is kept, run it again")
+        raise typer.Exit(1) from None
     console.print(
         f"[bold]{result.seen}[/] messages read: [green]{result.published} new[/], "
         f"{result.skipped} already there; mailbox {mailbox!r} holds {result.total} emails."

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack
@@ -101,10 +103,27 @@ def parse_limits(settings: Settings) -> ParseLimits:
     )
 
 
+def _exit_with(parent: int) -> None:
+    """Pool worker initializer: a worker whose process was killed (``kill -9``) would
+    otherwise wait on its task queue for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def make_parse_pool(settings: Settings) -> Executor:
     """Parsing is CPU-bound Python: a process pool lets it use every core."""
     workers = settings.processor_workers or max(1, os.cpu_count() or 1)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_exit_with,
+        initargs=(os.getpid(),),
+    )
 
 
 @dataclass

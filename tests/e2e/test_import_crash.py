@@ -31,6 +31,19 @@ def stored_blobs(data: Path) -> int:
             return 0
 
 
+def descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [d for c in map(int, children) for d in (c, *descendants(c))]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 def test_kill_9_mid_import_then_rerun_gives_each_message_once(tmp_path: Path) -> None:
     messages = [make_message(f"Message {i} about kiwis", date=dated(i)) for i in range(COUNT)]
     maildir = write_maildir(tmp_path / "Maildir", messages)
@@ -43,9 +56,12 @@ def test_kill_9_mid_import_then_rerun_gives_each_message_once(tmp_path: Path) ->
     )
     # Kill it once part of the archive is stored, before the pipeline can have finished.
     wait_for(lambda: stored_blobs(data) >= 50 or proc.poll() is not None, what="import under way")
+    helpers = descendants(proc.pid)  # the consumer processes and their parse workers
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     assert proc.returncode == -signal.SIGKILL, "the import was killed mid-way"
+    assert helpers, "the import runs its consumers as child processes"
+    wait_for(lambda: not any(alive(pid) for pid in helpers), what="helpers gone with the import")
 
     rerun = cli(data, "import", str(maildir), "--mailbox", "Inbox", **ADMIN)
     assert rerun.returncode == 0, rerun.stderr

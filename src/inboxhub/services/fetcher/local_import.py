@@ -1,9 +1,10 @@
 """``inboxhub import``: a local archive into a mailbox, through the whole pipeline.
 
-The importing process joins the processor and indexer consumer groups itself, so
-the import completes whether or not an ``inboxhub run`` shares the data dir (if one
-does, the partitions are shared out between the two). It returns once every event
-it published has been consumed by both groups, i.e. every message is searchable.
+The import runs the processor and the indexer as child processes that join their
+consumer groups (``services/consumer_processes.py``), so the import completes
+whether or not an ``inboxhub run`` shares the data dir (if one does, the
+partitions are shared out between them). It returns once every event it published
+has been consumed by both groups, i.e. every message is searchable.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from inboxhub.domain.events import EML_UPLOADED, INDEX_REQUESTED
 from inboxhub.domain.models import Mailbox
 from inboxhub.ports import EventBus
 from inboxhub.providers.local import count_local, iter_local
-from inboxhub.runtime import Container, open_container, start_consumers
+from inboxhub.runtime import Container, open_container
 from inboxhub.services.consumer import wait_until_consumed
+from inboxhub.services.consumer_processes import ConsumerProcesses, consumer_processes
 from inboxhub.services.fetcher.ingest import IngestResult
 from inboxhub.services.fetcher.scheduler import newest_mtime
 from inboxhub.services.tenants.bootstrap import ensure_tenant
@@ -57,11 +59,21 @@ async def remember_source(c: Container, mailbox: Mailbox, path: Path) -> None:
     )
 
 
-async def wait_searchable(bus: EventBus, progress: Progress) -> None:
-    """Wait until both groups consumed everything published so far, in pipeline order."""
+async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerProcesses) -> None:
+    """Wait until both groups consumed everything published so far, in pipeline order;
+    fail at once if a consumer process dies instead of waiting for ever."""
     for group, topic in (("processor", EML_UPLOADED), ("indexer", INDEX_REQUESTED)):
         task = progress.add_task(f"{group}", total=None)
-        await wait_until_consumed(bus, group, topic, await bus.end_offsets(topic), WAIT_TIMEOUT)
+        done = wait_until_consumed(bus, group, topic, await bus.end_offsets(topic), WAIT_TIMEOUT)
+        waiting, watching = asyncio.create_task(done), asyncio.create_task(children.watch())
+        try:
+            await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watching.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            children.check()
+        await waiting
         progress.update(task, total=1, completed=1)
 
 
@@ -69,31 +81,28 @@ async def import_path(
     settings: Settings, path: Path, mailbox_name: str, tenant_slug: str, wait: bool = True
 ) -> ImportSummary:
     c = await open_container(settings)
-    stop = asyncio.Event()
-    tasks = start_consumers(c, ("processor", "indexer"), stop) if wait else []
     try:
-        mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
-        await remember_source(c, mailbox, path)
-        columns = (
-            TextColumn("{task.description:>10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, transient=False) as progress:
-            reading = progress.add_task("reading", total=count_local(path))
-            result = await c.ingest().run(
-                mailbox.tenant_id,
-                mailbox.id,
-                iter_local(path),
-                lambda n: progress.advance(reading, n),
+        with consumer_processes(settings, ("processor", "indexer") if wait else ()) as children:
+            mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
+            await remember_source(c, mailbox, path)
+            columns = (
+                TextColumn("{task.description:>10}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
             )
-            progress.update(reading, total=result.seen)
-            if wait:
-                await wait_searchable(c.bus, progress)
+            with Progress(*columns, transient=False) as progress:
+                reading = progress.add_task("reading", total=count_local(path))
+                result = await c.ingest().run(
+                    mailbox.tenant_id,
+                    mailbox.id,
+                    iter_local(path),
+                    lambda n: progress.advance(reading, n),
+                )
+                progress.update(reading, total=result.seen)
+                if wait:
+                    await wait_searchable(c.bus, progress, children)
         total = await c.emails.count(mailbox.tenant_id, [mailbox.id])
         return ImportSummary(result.seen, result.published, result.skipped, total)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
         await c.close()
