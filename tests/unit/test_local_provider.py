@@ -25,6 +25,8 @@ def test_maildir_yields_new_and_cur_with_content_ids(tmp_path: Path) -> None:
     got = list(iter_local(root))
     assert sorted(m.data for m in got) == sorted(messages)
     assert {m.provider_message_id for m in got} == {sha256_hex(m) for m in messages}
+    assert all(m.sha256 == sha256_hex(m.data) for m in got), "hashed once, handed on"
+    assert all(m.received_at.tzinfo is not None for m in got)
     assert sum(m.flags.seen for m in got) == 3  # messages 0, 2 and 4
     assert count_local(root) == 5
 

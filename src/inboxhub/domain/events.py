@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from inboxhub.domain.ids import new_id
+from inboxhub.domain.ids import new_event_id
 from inboxhub.domain.models import Flags
 
 USER_CREATED = "user.created"
@@ -47,7 +47,7 @@ def mailbox_key(tenant_id: str, mailbox_id: str) -> str:
 
 
 class Envelope(BaseModel):
-    id: str = Field(default_factory=new_id)
+    id: str = Field(default_factory=new_event_id)
     type: str
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tenant_id: str

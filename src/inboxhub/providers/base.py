@@ -20,3 +20,4 @@ class FetchedMessage:
     data: bytes
     received_at: datetime
     flags: Flags = field(default_factory=Flags)
+    sha256: str | None = None  # of ``data``, when the provider has it already

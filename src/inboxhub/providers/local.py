@@ -38,14 +38,14 @@ def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
-def _maildir_files(root: Path) -> Iterator[Path]:
+def _maildir_files(root: Path) -> Iterator[os.DirEntry[str]]:
     """cur/ and new/ of the Maildir, then of each Maildir++ subfolder (``.Sent`` …)."""
     folders = [root, *sorted(p for p in root.iterdir() if p.name.startswith(".") and is_maildir(p))]
     for folder in folders:
         for sub in ("new", "cur"):
             for entry in sorted(os.scandir(folder / sub), key=lambda e: e.name):
                 if entry.is_file() and not entry.name.startswith("."):
-                    yield Path(entry.path)
+                    yield entry
 
 
 def _from_line_date(message: bytes) -> datetime | None:
@@ -63,17 +63,22 @@ def _from_line_date(message: bytes) -> datetime | None:
 
 
 def _one(data: bytes, received_at: datetime, flags: Flags | None = None) -> FetchedMessage:
+    digest = sha256_hex(data)
     return FetchedMessage(
-        provider_message_id=sha256_hex(data),
+        provider_message_id=digest,
         data=data,
         received_at=received_at,
         flags=flags or Flags(),
+        sha256=digest,
     )
 
 
 def iter_maildir(root: Path) -> Iterator[FetchedMessage]:
-    for path in _maildir_files(root):
-        yield _one(path.read_bytes(), _mtime(path), maildir_flags(path.name))
+    for entry in _maildir_files(root):
+        with open(entry.path, "rb") as f:
+            data = f.read()
+        received = datetime.fromtimestamp(entry.stat().st_mtime, tz=UTC)
+        yield _one(data, received, maildir_flags(entry.name))
 
 
 def iter_mbox(path: Path) -> Iterator[FetchedMessage]:

@@ -62,7 +62,7 @@ class Ingest:
         ids = {email_id(tenant_id, mailbox_id, pid): m for pid, m in unique.items()}
         done = await self.emails.existing_ids(tenant_id, list(ids))
         todo = [m for eid, m in ids.items() if eid not in done]
-        digests = [sha256_hex(m.data) for m in todo]
+        digests = [m.sha256 or sha256_hex(m.data) for m in todo]
         await self.blobs.put_many(
             [(eml_blob_key(tenant_id, d), m.data) for m, d in zip(todo, digests, strict=True)]
         )
