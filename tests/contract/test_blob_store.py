@@ -112,3 +112,14 @@ async def test_deleted_bytes_are_erased_from_disk(local: str, tmp_path: Path) ->
     assert secret not in on_disk
     assert await store.get("t/acme/eml/" + "cd" * 32) == kept
     await store.close()
+
+
+async def test_a_duplicate_write_leaves_the_first_copy_readable(blobs: BlobStore) -> None:
+    """Two writers of one content-addressed key at once (the same attachment in two
+    chunks): whichever lands second must not disturb what a reader of the first gets."""
+    await blobs.put_many([(KEY, b"x" * 5000)])
+    readers = [blobs.get(KEY) for _ in range(20)]
+    writers = [blobs.put_many([(KEY, b"x" * 5000)]) for _ in range(5)]
+    results = await asyncio.gather(*readers, *writers)
+    assert all(r == b"x" * 5000 for r in results[:20])
+    assert await blobs.get(KEY) == b"x" * 5000

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS blobs (
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs (pack);
 """
 Location = tuple[str, int, int]  # pack (relative to root), offset, length
+_ZEROS_CHUNK = 1024 * 1024
 
 
 def _check(key: str) -> str:
@@ -78,7 +79,7 @@ class FsBlobStore:
         self, group: str, items: Sequence[tuple[str, bytes]]
     ) -> list[tuple[str, Location]]:
         directory = self.root / group
-        created = not directory.is_dir()
+        new_dirs = [d for d in (directory, *directory.parents) if not d.exists()]
         directory.mkdir(parents=True, exist_ok=True)
         name = f"{group}/{self._tag}-{os.getpid()}-{next(self._serial)}.pack"
         out: list[tuple[str, Location]] = []
@@ -92,9 +93,8 @@ class FsBlobStore:
                 f.flush()
                 os.fsync(f.fileno())
         if self.fsync:
-            _fsync(directory)
-            if created:
-                _fsync(directory.parent)
+            for d in (directory, *(n.parent for n in new_dirs)):  # the new names, too
+                _fsync(d)
         return out
 
     async def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
@@ -112,20 +112,38 @@ class FsBlobStore:
         for group, members in groups.items():
             written += await asyncio.to_thread(self._write_pack, group, members)
         if written:
-            replaced = await self.db.write(lambda conn: self._index(conn, written))
-            await asyncio.to_thread(self._erase, replaced)
+            garbage = await self.db.write(lambda conn: self._index(conn, written))
+            dropped = set(garbage)
+            live = {loc[0] for _, loc in written if loc not in dropped}
+            unused = {loc[0] for _, loc in written} - live
+            await asyncio.to_thread(self._erase, [g for g in garbage if g[0] not in unused])
+            for pack in unused:  # every entry a duplicate: nothing points into it
+                (self.root / pack).unlink(missing_ok=True)
 
     def _index(
         self, conn: sqlite3.Connection, written: list[tuple[str, Location]]
     ) -> list[Location]:
-        """Enter ``written``; the locations it replaced, to erase."""
+        """Enter ``written`` (in one write transaction, so checks and inserts cannot
+        interleave with another writer's); returns the bytes nothing points at now, to
+        erase. A content-addressed key already entered keeps its first copy (readers
+        may hold its location): the copy just written is the garbage. Any other key
+        points at its new bytes and the old ones are the garbage."""
         old = self._rows(conn, [k for k, _ in written])
+        garbage: list[Location] = []
+        rows: list[tuple[str, str, int, int]] = []
+        for key, loc in written:
+            if key in old and _HASH.match(key.rsplit("/", 1)[-1]):
+                garbage.append(loc)
+                continue
+            if key in old:
+                garbage.append(old[key])
+            rows.append((key, *loc))
         conn.executemany(
             "INSERT INTO blobs VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
             "pack = excluded.pack, offset = excluded.offset, length = excluded.length",
-            [(key, *loc) for key, loc in written],
+            rows,
         )
-        return list(old.values())
+        return garbage
 
     async def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         await self.put_many([(key, data)])
@@ -193,7 +211,8 @@ class FsBlobStore:
                 continue
             try:
                 for _, offset, length in locs:
-                    os.pwrite(fd, bytes(length), offset)
+                    for start in range(offset, offset + length, _ZEROS_CHUNK):
+                        os.pwrite(fd, bytes(min(_ZEROS_CHUNK, offset + length - start)), start)
                 if self.fsync:
                     os.fsync(fd)
             finally:
