@@ -7,9 +7,13 @@ import sys
 
 import structlog
 
+QUIET = ("alembic", "aiosqlite", "asyncio")  # their INFO lines are not ours to show
+
 
 def configure(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

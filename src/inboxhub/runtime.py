@@ -33,6 +33,7 @@ from inboxhub.services.consumer import run_consumer
 from inboxhub.services.fetcher.ingest import Ingest
 from inboxhub.services.indexer.handler import Indexer
 from inboxhub.services.notifications.hub import NotificationHub
+from inboxhub.services.processor.document import warm_up
 from inboxhub.services.processor.handler import Processor
 from inboxhub.settings import Settings
 
@@ -118,12 +119,15 @@ def _exit_with(parent: int) -> None:
 def make_parse_pool(settings: Settings) -> Executor:
     """Parsing is CPU-bound Python: a process pool lets it use every core."""
     workers = settings.processor_workers or max(1, os.cpu_count() or 1)
-    return ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
         initializer=_exit_with,
         initargs=(os.getpid(),),
     )
+    for _ in range(workers):  # start them now, in parallel with the rest of start-up
+        pool.submit(warm_up)
+    return pool
 
 
 @dataclass

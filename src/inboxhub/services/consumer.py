@@ -107,17 +107,22 @@ async def run_consumer(
     the handler never waits on the bus. Commits stay in order, after the handler."""
     subscription = bus.subscribe(group, topics)
     log.info("consumer.started", group=group, topics=list(topics))
+    stopping = asyncio.create_task(stop.wait())
     ahead: asyncio.Task[list[Record]] | None = None
     try:
         while not stop.is_set():
-            records = await (ahead or subscription.fetch(batch_size, fetch_timeout))
-            ahead = None
+            ahead = ahead or asyncio.create_task(subscription.fetch(batch_size, fetch_timeout))
+            await asyncio.wait({ahead, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not ahead.done():
+                break  # stopped while waiting for records: none taken, none lost
+            records, ahead = ahead.result(), None
             if not records:
                 continue
             ahead = asyncio.create_task(subscription.fetch(batch_size, fetch_timeout))
             await process_batch(bus, handler, records, max_attempts, backoff_seconds, stop)
             await subscription.commit(records)
     finally:
+        stopping.cancel()
         if ahead is not None:  # fetched, never handled nor committed: redelivered later
             ahead.cancel()
             with contextlib.suppress(BaseException):

@@ -82,7 +82,10 @@ async def import_path(
 ) -> ImportSummary:
     c = await open_container(settings)
     try:
-        with consumer_processes(settings, ("processor", "indexer") if wait else ()) as children:
+        # The children's routine INFO lines would tear the progress bars; warnings show.
+        quiet = settings.model_copy(update={"log_level": "WARNING"})
+        quiet = quiet if settings.log_level.upper() == "INFO" else settings
+        with consumer_processes(quiet, ("processor", "indexer") if wait else ()) as children:
             mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
             await remember_source(c, mailbox, path)
             columns = (

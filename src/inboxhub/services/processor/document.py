@@ -119,6 +119,11 @@ def build(source: Source, raw: bytes, limits: ParseLimits) -> Built:
     return document(source, parse_message(raw, limits))
 
 
+def warm_up() -> None:
+    """Sent once to each new parse worker so it imports this module (and the parsers)
+    while the processor is still starting, not when the first batch waits on it."""
+
+
 def build_many(items: list[tuple[Source, bytes]], limits: ParseLimits) -> list[Built]:
     """``build`` for a batch. Should the parser ever crash (it is written not to), that
     message is still stored, raw and marked, instead of failing its neighbours."""
