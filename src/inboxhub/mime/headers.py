@@ -19,6 +19,8 @@ _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _unsurrogate(value: str, errors: list[str], name: str) -> str:
     """compat32 keeps raw 8-bit header bytes as surrogate escapes: decode them."""
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
         return value
@@ -31,10 +33,15 @@ def _unsurrogate(value: str, errors: list[str], name: str) -> str:
 
 
 def decode_value(value: str, errors: list[str], name: str = "") -> str:
-    value = _unsurrogate(_FOLD.sub(" ", value), errors, name)
+    # Every header of every message comes through here: the cheap checks come first.
+    if "\n" in value or "\r" in value:
+        value = _FOLD.sub(" ", value)
+    value = _unsurrogate(value, errors, name)
     if "=?" in value:
         value = _decode_words(value, errors, name)
-    return _CTRL.sub("", value).strip()
+    if not value.isprintable():  # every control character is unprintable
+        value = _CTRL.sub("", value)
+    return value.strip()
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
