@@ -67,12 +67,14 @@ async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerP
         done = wait_until_consumed(bus, group, topic, await bus.end_offsets(topic), WAIT_TIMEOUT)
         waiting, watching = asyncio.create_task(done), asyncio.create_task(children.watch())
         try:
-            await asyncio.wait({waiting, watching}, return_when=asyncio.FIRST_COMPLETED)
+            finished, _ = await asyncio.wait(
+                {waiting, watching}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if watching in finished:
+                watching.result()  # raises ConsumerDied
         finally:
-            watching.cancel()
-        if not waiting.done():
-            waiting.cancel()
-            children.check()
+            for task_ in (waiting, watching):
+                task_.cancel()
         await waiting
         progress.update(task, total=1, completed=1)
 
