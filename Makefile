@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "inboxhub needs Python 3.11+"'
@@ -36,6 +36,9 @@ bench: $(TEST_STAMP)
 	bash bench/install-peers.sh
 	$(BIN)/python bench/parse_candidates.py
 	$(BIN)/python bench/ingest.py
+
+fuzz: $(TEST_STAMP)
+	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py
 
 clean:
 	rm -rf $(VENV) .inboxhub .pytest_cache .mypy_cache .ruff_cache

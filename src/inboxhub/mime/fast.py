@@ -57,13 +57,17 @@ def _first(headers: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def parse_fast(raw: bytes) -> ParsedEmail | None:
-    """The parsed message, or None when the careful path must decide."""
+def parse_fast(raw: bytes, max_parts: int) -> ParsedEmail | None:
+    """The parsed message, or None when the careful path must decide (including when
+    the message has more parts than ``max_parts``: the careful path enforces limits
+    and records where it cut)."""
     if raw.count(b"boundary=") > MAX_BOUNDARIES or not _header_section_is_ascii(raw):
         return None
     try:
         mail = fast_mail_parser.parse_email(raw)
     except Exception:
+        return None
+    if len(mail.attachments) + 2 > max_parts:
         return None
     if not mail.headers or mail.warnings or len(mail.text_plain) > 1 or len(mail.text_html) > 1:
         return None  # several text parts: which are bodies and which attachments is ours to say

@@ -109,7 +109,7 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedEmail:
     raw = _bound_headers(_strip_from_line(raw), limits.max_header_bytes, errors)
     if not raw.strip():
         return ParsedEmail(parse_errors=["empty message"])
-    parsed = parse_fast(raw) if limits.fast_path and not errors else None
+    parsed = parse_fast(raw, limits.max_parts) if limits.fast_path and not errors else None
     if parsed is None:
         parsed = _parse_careful(raw, limits, errors)
     # Line ends as readers expect them (CRLF on the wire, bare CR from old Macs).
