@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,47 @@ async def test_match_all_count_existing_and_deletes(index: SearchIndex) -> None:
     assert await index.delete_tenant("t2") == 1
     assert await index.count("t2") == 0
     await index.ping()
+
+
+async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
+    def day(month: int) -> datetime:
+        return datetime(2024, month, 10, tzinfo=UTC)
+
+    await index.index_many(
+        [
+            search_doc(
+                10,
+                mailbox="f",
+                subject="report alpha",
+                has_attachments=True,
+                size=6_000_000,
+                sort_date=day(1),
+            ),
+            search_doc(
+                11, mailbox="f", subject="report beta", seen=True, size=50_000, sort_date=day(2)
+            ),
+            search_doc(
+                12,
+                mailbox="f",
+                subject="report gamma",
+                seen=True,
+                flagged=True,
+                size=200_000,
+                sort_date=day(3),
+            ),
+        ]
+    )
+    f = ("f",)
+    assert await ids(index, "has:attachment", f) == ["e00010"]
+    assert await ids(index, "report is:unread", f) == ["e00010"]
+    assert await ids(index, "is:starred", f) == ["e00012"]
+    assert set(await ids(index, "-is:starred", f)) == {"e00010", "e00011"}
+    assert set(await ids(index, "after:2024/02/10", f)) == {"e00011", "e00012"}, "inclusive"
+    assert await ids(index, "before:2024/02/10", f) == ["e00010"]
+    assert await ids(index, "larger:5M", f) == ["e00010"]
+    assert await ids(index, "smaller:100K", f) == ["e00011"]
+    assert set(await ids(index, "has:attachment OR is:starred", f)) == {"e00010", "e00012"}
+    assert await ids(index, "alpha is:read", f) == []
+    page = await index.search("t1", parse_query("report is:read"), ["f"], 10)
+    assert {h.id for h in page.hits} == {"e00011", "e00012"} and page.total == 2
+    assert all("<mark>" in h.highlights["subject"][0] for h in page.hits), "still ranked"

@@ -108,6 +108,12 @@ def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> 
     assert [h["subject"] for h in hits["items"]] == ["Contract draft"] and hits["total"] == 1
     assert any("<mark>" in f for fs in hits["items"][0]["highlights"].values() for f in fs)
     assert client.get("/api/v1/search", params={"q": "cafe"}).json()["total"] == 1
+    with_files = client.get("/api/v1/search", params={"q": "has:attachment", "limit": 50})
+    assert {h["id"] for h in with_files.json()["items"]} == {
+        i["id"] for i in items if i["has_attachments"]
+    }
+    unread = client.get("/api/v1/search", params={"q": "is:unread", "limit": 50}).json()
+    assert unread["total"] == sum(not i["flags"]["seen"] for i in items) > 0
 
     again = cli(data, "import", str(maildir), "--mailbox", "Work", **ADMIN)
     assert again.returncode == 0, again.stderr
@@ -128,6 +134,8 @@ def test_errors_are_problem_json(server) -> None:
     assert missing.status_code == 404 and missing.json()["title"] == "Not found"
     bad_query = client.get("/api/v1/search", params={"q": '"unclosed'})
     assert bad_query.status_code == 400 and "position" in bad_query.json()
+    bad_filter = client.get("/api/v1/search", params={"q": "before:someday"})
+    assert bad_filter.status_code == 400 and bad_filter.json()["position"] == 7
     bad_cursor = client.get("/api/v1/emails", params={"cursor": "!!!"})
     assert bad_cursor.status_code == 422
     jwks = httpx.get(f"{base}/.well-known/jwks.json").json()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from inboxhub.domain.errors import InvalidQuery
 from inboxhub.domain.query_parser import parse_query
-from inboxhub.domain.search_query import And, MatchAll, Not, Or, Phrase, Term
+from inboxhub.domain.search_query import And, Filter, MatchAll, Not, Or, Phrase, Term
 
 
 @pytest.mark.parametrize(
@@ -53,4 +55,46 @@ def test_queries_parse_into_trees(query: str, tree: object) -> None:
 def test_broken_queries_say_where(query: str, position: int) -> None:
     with pytest.raises(InvalidQuery) as caught:
         parse_query(query)
+    assert caught.value.extra["position"] == position
+
+
+NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "tree"),
+    [
+        ("has:attachment", Filter("has_attachment", True)),
+        ("is:unread", Filter("seen", False)),
+        ("is:READ", Filter("seen", True)),
+        ("is:starred", Filter("flagged", True)),
+        ("before:2024/01/31", Filter("before", datetime(2024, 1, 31, tzinfo=UTC))),
+        ("after:2024-1-5", Filter("after", datetime(2024, 1, 5, tzinfo=UTC))),
+        ("older_than:7d", Filter("before", NOW - timedelta(days=7))),
+        ("newer_than:2m", Filter("after", NOW - timedelta(days=60))),
+        ("larger:5M", Filter("larger", 5 * 1024 * 1024)),
+        ("smaller:100k", Filter("smaller", 100 * 1024)),
+        ("larger:1000", Filter("larger", 1000)),
+        ("invoice -is:read", And((Term("invoice"), Not(Filter("seen", True))))),
+    ],
+)
+def test_gmail_filters(query: str, tree: object) -> None:
+    assert parse_query(query, now=NOW) == tree
+
+
+@pytest.mark.parametrize(
+    ("query", "position"),
+    [
+        ("has:drive", 4),
+        ("x is:important", 5),
+        ("before:2024/13/01", 7),
+        ("after:yesterday", 6),
+        ("older_than:7w", 11),
+        ("larger:huge", 7),
+        ("is:", 0),
+    ],
+)
+def test_filters_with_values_gmail_does_not_know_say_where(query: str, position: int) -> None:
+    with pytest.raises(InvalidQuery) as caught:
+        parse_query(query, now=NOW)
     assert caught.value.extra["position"] == position

@@ -5,12 +5,17 @@ so nothing typed in the search box can inject FTS5 syntax such as NEAR, column
 filters or bare operators. FTS5's NOT is binary (``a NOT b``), so a negation can be
 compiled only beside something positive; a query that is nothing but negations (or
 negations under OR) is compiled instead into SQL over ``docs`` with one MATCH
-sub-query per word (``compile_where``).
+sub-query per word (``compile_where``). Filters (``has:``, ``is:``, dates, sizes) are
+conditions on ``docs`` columns; at the top level they are split off
+(``split_filters``) so the words beside them are still ranked.
 """
 
 from __future__ import annotations
 
-from inboxhub.domain.search_query import And, MatchAll, Node, Not, Or, Phrase, Term
+from datetime import datetime
+
+from inboxhub.adapters.docs_sqlite import sort_key
+from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
 
 COLUMNS = {
     "subject": "subject",
@@ -38,7 +43,7 @@ def compile_match(node: Node) -> str | None:
         return EVERYTHING
     if isinstance(node, Term | Phrase):
         return _leaf(node)
-    if isinstance(node, Not):
+    if isinstance(node, Not | Filter):
         return None
     if isinstance(node, Or):
         options = [compile_match(c) for c in node.children]
@@ -67,10 +72,43 @@ def compile_match(node: Node) -> str | None:
     return "(" + " AND ".join(positives) + ")" + "".join(f" NOT {n}" for n in negatives)
 
 
+FILTER_SQL = {
+    "has_attachment": "d.has_attachments = ?",
+    "seen": "d.seen = ?",
+    "flagged": "d.flagged = ?",
+    "before": "d.sort_key < ?",
+    "after": "d.sort_key >= ?",
+    "larger": "d.size > ?",
+    "smaller": "d.size < ?",
+}
+
+
+def _filter(node: Filter) -> tuple[str, list[object]]:
+    value = node.value
+    arg = sort_key(value) if isinstance(value, datetime) else int(value)
+    return FILTER_SQL[node.name], [arg]
+
+
+def split_filters(node: Node) -> tuple[Node, list[Filter]]:
+    """The filters that constrain the whole query (top level), apart from its text, so
+    the text can still be ranked by FTS5 while the filters go to SQL."""
+    if isinstance(node, Filter):
+        return MatchAll(), [node]
+    if isinstance(node, And):
+        filters = [c for c in node.children if isinstance(c, Filter)]
+        rest = [c for c in node.children if not isinstance(c, Filter)]
+        if not rest:
+            return MatchAll(), filters
+        return (rest[0] if len(rest) == 1 else And(tuple(rest))), filters
+    return node, []
+
+
 def compile_where(node: Node) -> tuple[str, list[object]]:
     """The same query as an SQL condition on ``docs d`` (no ranking, any shape)."""
     if isinstance(node, MatchAll):
         return "1", []
+    if isinstance(node, Filter):
+        return _filter(node)
     if isinstance(node, Term | Phrase):
         leaf = _leaf(node)
         if not leaf:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inboxhub.adapters.docs_sqlite import sort_key
-from inboxhub.adapters.fts_query import compile_match, compile_where
+from inboxhub.adapters.fts_query import compile_match, compile_where, split_filters
 from inboxhub.adapters.sqlite_thread import SqliteThread
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS docs (
   rowid INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, id TEXT NOT NULL,
   mailbox_id TEXT NOT NULL, sort_key INTEGER NOT NULL,
   has_attachments INTEGER NOT NULL, seen INTEGER NOT NULL, flagged INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
   UNIQUE (tenant_id, id)
 );
 CREATE INDEX IF NOT EXISTS docs_by_mailbox ON docs (tenant_id, mailbox_id, sort_key DESC, id);
@@ -77,10 +78,11 @@ class FtsSearchIndex:
             for d in docs:
                 (rowid,) = conn.execute(
                     "INSERT INTO docs (tenant_id, id, mailbox_id, sort_key, has_attachments, "
-                    "seen, flagged) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO "
-                    "UPDATE SET mailbox_id = excluded.mailbox_id, sort_key = excluded.sort_key, "
-                    "has_attachments = excluded.has_attachments, seen = excluded.seen, "
-                    "flagged = excluded.flagged RETURNING rowid",
+                    "seen, flagged, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(tenant_id, id) DO UPDATE SET mailbox_id = excluded.mailbox_id, "
+                    "sort_key = excluded.sort_key, has_attachments = excluded.has_attachments, "
+                    "seen = excluded.seen, flagged = excluded.flagged, size = excluded.size "
+                    "RETURNING rowid",
                     (
                         d.tenant_id,
                         d.id,
@@ -89,6 +91,7 @@ class FtsSearchIndex:
                         d.has_attachments,
                         d.seen,
                         d.flagged,
+                        d.size,
                     ),
                 ).fetchone()
                 conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
@@ -121,9 +124,14 @@ class FtsSearchIndex:
             return SearchPage(hits=[], total=0)
         scope = f"d.tenant_id = ? AND d.mailbox_id IN ({_marks(len(mailbox_ids))})"
         args: list[object] = [tenant_id, *mailbox_ids]
-        match = compile_match(query)
+        text, filters = split_filters(query)
+        for f in filters:
+            where, extra = compile_where(f)
+            scope += f" AND {where}"
+            args += extra
+        match = compile_match(text)
         if match is None:  # negations FTS5 cannot express alone: SQL does it
-            where, extra = compile_where(query)
+            where, extra = compile_where(text)
             scope += f" AND {where}"
             args += extra
         match = match or None  # EVERYTHING: no MATCH at all

@@ -135,6 +135,7 @@ class SearchDocument(BaseModel):
     has_attachments: bool = False
     seen: bool = False
     flagged: bool = False
+    size: int = 0  # bytes of the raw message (larger:, smaller:)
 
 
 class SearchHit(BaseModel):

@@ -10,16 +10,20 @@ A tokenizer and a recursive-descent parser with Gmail's grammar::
     value    := PHRASE | WORD | "(" conj ")"
 
 ``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
-``word:value`` whose operator is not known is plain text, as in Gmail. Errors say
+``word:value`` whose operator is not known is plain text, as in Gmail. Besides the
+text fields, ``has: is: before: after: older_than: newer_than: larger: smaller:``
+become ``Filter`` nodes with Gmail's meaning. Errors say
 where (0-based character offset) the query stopped making sense.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from inboxhub.domain.errors import InvalidQuery
-from inboxhub.domain.search_query import And, MatchAll, Node, Not, Or, Phrase, Term
+from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
 
 FIELDS = {
     "from": "from",
@@ -30,6 +34,7 @@ FIELDS = {
     "body": "body",
     "filename": "attachment",
 }
+FILTERS = {"has", "is", "before", "after", "older_than", "newer_than", "larger", "smaller"}
 MAX_QUERY = 2000
 _SPECIAL = set('(){}"')
 
@@ -71,7 +76,7 @@ def tokenize(q: str) -> list[Token]:
                 j += 1
             word = q[i:j]
             name, colon, rest = word.partition(":")
-            if colon and name.lower() in FIELDS:
+            if colon and (name.lower() in FIELDS or name.lower() in FILTERS):
                 tokens.append(Token("OP", name.lower(), i))
                 if rest:
                     tokens.append(Token("WORD", rest, i + len(name) + 1))
@@ -86,8 +91,8 @@ def tokenize(q: str) -> list[Token]:
 
 
 class _Parser:
-    def __init__(self, q: str, tokens: list[Token]) -> None:
-        self.q, self.tokens, self.i = q, tokens, 0
+    def __init__(self, q: str, tokens: list[Token], now: datetime) -> None:
+        self.q, self.tokens, self.i, self.now = q, tokens, 0, now
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -153,11 +158,15 @@ class _Parser:
         raise InvalidQuery(f"unexpected {t.text!r}", position=t.pos)
 
     def operator(self, op: Token) -> Node:
-        field = FIELDS[op.text]
         value = self.peek()
         if value is None or value.pos > op.pos + len(op.text) + 1:
             raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
         self.take()
+        if op.text in FILTERS:
+            if value.kind not in ("WORD", "PHRASE"):
+                raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
+            return filter_node(op.text, value.text.strip(), value.pos, self.now)
+        field = FIELDS[op.text]
         if value.kind == "PHRASE":
             return Phrase(value.text, field)
         if value.kind == "WORD":
@@ -165,6 +174,50 @@ class _Parser:
         if value.kind == "LPAREN":
             return _with_field(_and(self.group(value, "RPAREN")), field)
         raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
+
+
+IS_VALUES = {
+    "unread": ("seen", False),
+    "read": ("seen", True),
+    "starred": ("flagged", True),
+}
+_DATE = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
+_AGE = re.compile(r"^(\d{1,5})([dmy])$", re.I)
+_SIZE = re.compile(r"^(\d{1,12})([km]?)b?$", re.I)
+AGE_DAYS = {"d": 1, "m": 30, "y": 365}
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
+
+
+def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
+    """Gmail's meaning of ``op:value``; InvalidQuery (at the value) if it has none."""
+    low = value.lower()
+    if op == "has":
+        if low in ("attachment", "attachments"):
+            return Filter("has_attachment", True)
+        raise InvalidQuery(f"has: knows only 'attachment', not {value!r}", position=pos)
+    if op == "is":
+        if low in IS_VALUES:
+            return Filter(*IS_VALUES[low])
+        raise InvalidQuery(f"is: knows {', '.join(IS_VALUES)}, not {value!r}", position=pos)
+    if op in ("before", "after"):
+        m = _DATE.match(value)
+        try:
+            day = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC) if m else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidQuery(f"{op}: wants a date like 2024/01/31, not {value!r}", position=pos)
+        return Filter(op, day)
+    if op in ("older_than", "newer_than"):
+        m = _AGE.match(value)
+        if not m:
+            raise InvalidQuery(f"{op}: wants an age like 7d, 2m or 1y, not {value!r}", position=pos)
+        when = now - timedelta(days=int(m[1]) * AGE_DAYS[m[2].lower()])
+        return Filter("before" if op == "older_than" else "after", when)
+    m = _SIZE.match(value)
+    if not m:
+        raise InvalidQuery(f"{op}: wants a size like 5M or 100K, not {value!r}", position=pos)
+    return Filter(op, int(m[1]) * SIZE_UNITS[m[2].lower()])
 
 
 def _word(text: str, field: str | None) -> Node:
@@ -196,10 +249,11 @@ def _and(parts: list[Node]) -> Node:
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
-def parse_query(q: str) -> Node:
+def parse_query(q: str, now: datetime | None = None) -> Node:
+    """``now`` anchors ``older_than:`` and ``newer_than:`` (default: the current time)."""
     if len(q) > MAX_QUERY:
         raise InvalidQuery(f"query longer than {MAX_QUERY} characters", position=MAX_QUERY)
-    parser = _Parser(q, tokenize(q))
+    parser = _Parser(q, tokenize(q), now or datetime.now(UTC))
     node = parser.conj()
     if (t := parser.peek()) is not None:
         raise InvalidQuery(f"unbalanced {t.text!r}", position=t.pos)

@@ -9,6 +9,7 @@ already carries fields and boolean structure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 # Fields a Term or Phrase may be restricted to; None means "any text field".
 TEXT_FIELDS = ("subject", "from", "to", "body", "attachment")
@@ -47,4 +48,18 @@ class MatchAll:
     """The empty query: every email the caller may see."""
 
 
-Node = Term | Phrase | Not | And | Or | MatchAll
+FILTER_NAMES = ("has_attachment", "seen", "flagged", "before", "after", "larger", "smaller")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A condition on what an email is rather than on its words (Gmail's ``has:``,
+    ``is:``, ``before:``, ``after:``, ``older_than:``, ``newer_than:``, ``larger:``,
+    ``smaller:``). ``before`` is exclusive and ``after`` inclusive, as whole days in
+    UTC; sizes are bytes of the raw message."""
+
+    name: str  # one of FILTER_NAMES
+    value: bool | int | datetime
+
+
+Node = Term | Phrase | Not | And | Or | MatchAll | Filter

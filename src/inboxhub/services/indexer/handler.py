@@ -30,6 +30,7 @@ def search_document(doc: EmailDocument) -> SearchDocument:
         has_attachments=doc.has_attachments,
         seen=doc.flags.seen,
         flagged=doc.flags.flagged,
+        size=doc.size,
     )
 
 
