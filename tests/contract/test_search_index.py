@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from inboxhub.domain.query_parser import parse_query
-from inboxhub.domain.search_query import MatchAll
+from inboxhub.domain.search_query import Filter, MatchAll
 from inboxhub.ports import SearchIndex
 from tests.contract.adapters import SEARCH_INDEXES
 from tests.support.documents import search_doc
@@ -186,6 +186,8 @@ async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
     assert await ids(index, "smaller:100K", f) == ["e00011"]
     assert set(await ids(index, "has:attachment OR is:starred", f)) == {"e00010", "e00012"}
     assert await ids(index, "alpha is:read", f) == []
+    in_f = await index.search("t1", Filter("mailbox", "f"), ["inbox", "f"], 10)
+    assert {h.id for h in in_f.hits} == {"e00010", "e00011", "e00012"}
     page = await index.search("t1", parse_query("report is:read"), ["f"], 10)
     assert {h.id for h in page.hits} == {"e00011", "e00012"} and page.total == 2
     assert all("<mark>" in h.highlights["subject"][0] for h in page.hits), "still ranked"

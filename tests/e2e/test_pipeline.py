@@ -112,6 +112,9 @@ def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> 
     assert {h["id"] for h in with_files.json()["items"]} == {
         i["id"] for i in items if i["has_attachments"]
     }
+    in_work = client.get("/api/v1/search", params={"q": "in:work contract"}).json()
+    assert in_work["total"] == 1
+    assert client.get("/api/v1/search", params={"q": "in:elsewhere"}).json()["total"] == 0
     unread = client.get("/api/v1/search", params={"q": "is:unread", "limit": 50}).json()
     assert unread["total"] == sum(not i["flags"]["seen"] for i in items) > 0
 

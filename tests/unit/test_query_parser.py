@@ -8,7 +8,16 @@ import pytest
 
 from inboxhub.domain.errors import InvalidQuery
 from inboxhub.domain.query_parser import parse_query
-from inboxhub.domain.search_query import And, Filter, MatchAll, Not, Or, Phrase, Term
+from inboxhub.domain.search_query import (
+    And,
+    Filter,
+    MatchAll,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    resolve_mailboxes,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +85,7 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
         ("smaller:100k", Filter("smaller", 100 * 1024)),
         ("larger:1000", Filter("larger", 1000)),
         ("invoice -is:read", And((Term("invoice"), Not(Filter("seen", True))))),
+        ('in:"Sent Items"', Filter("in", "Sent Items")),
     ],
 )
 def test_gmail_filters(query: str, tree: object) -> None:
@@ -98,3 +108,14 @@ def test_filters_with_values_gmail_does_not_know_say_where(query: str, position:
     with pytest.raises(InvalidQuery) as caught:
         parse_query(query, now=NOW)
     assert caught.value.extra["position"] == position
+
+
+def test_mailbox_names_resolve_to_ids_anywhere_in_the_tree() -> None:
+    tree = parse_query("in:work OR -in:Archive in:nowhere", now=NOW)
+    resolved = resolve_mailboxes(tree, {"work": "mb1", "archive": "mb2"})
+    assert resolved == And(
+        (
+            Or((Filter("mailbox", "mb1"), Not(Filter("mailbox", "mb2")))),
+            Filter("mailbox", ""),
+        )
+    )

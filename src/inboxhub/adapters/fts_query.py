@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from inboxhub.adapters.docs_sqlite import sort_key
+from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
 
 COLUMNS = {
@@ -80,13 +81,16 @@ FILTER_SQL = {
     "after": "d.sort_key >= ?",
     "larger": "d.size > ?",
     "smaller": "d.size < ?",
+    "mailbox": "d.mailbox_id = ?",
 }
 
 
 def _filter(node: Filter) -> tuple[str, list[object]]:
+    if node.name not in FILTER_SQL:  # "in" must have been resolved to "mailbox" first
+        raise InvalidInput(f"search filter {node.name!r} cannot be compiled here")
     value = node.value
-    arg = sort_key(value) if isinstance(value, datetime) else int(value)
-    return FILTER_SQL[node.name], [arg]
+    arg = sort_key(value) if isinstance(value, datetime) else value
+    return FILTER_SQL[node.name], [arg if isinstance(arg, str) else int(arg)]
 
 
 def split_filters(node: Node) -> tuple[Node, list[Filter]]:

@@ -11,8 +11,9 @@ A tokenizer and a recursive-descent parser with Gmail's grammar::
 
 ``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
 ``word:value`` whose operator is not known is plain text, as in Gmail. Besides the
-text fields, ``has: is: before: after: older_than: newer_than: larger: smaller:``
-become ``Filter`` nodes with Gmail's meaning. Errors say
+text fields, ``has: is: in: before: after: older_than: newer_than: larger:
+smaller:`` become ``Filter`` nodes with Gmail's meaning (``in:`` names a mailbox; the
+API resolves it to an id with ``search_query.resolve_mailboxes``). Errors say
 where (0-based character offset) the query stopped making sense.
 """
 
@@ -34,7 +35,17 @@ FIELDS = {
     "body": "body",
     "filename": "attachment",
 }
-FILTERS = {"has", "is", "before", "after", "older_than", "newer_than", "larger", "smaller"}
+FILTERS = {
+    "has",
+    "is",
+    "in",
+    "before",
+    "after",
+    "older_than",
+    "newer_than",
+    "larger",
+    "smaller",
+}
 MAX_QUERY = 2000
 _SPECIAL = set('(){}"')
 
@@ -191,6 +202,8 @@ SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
 def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
     """Gmail's meaning of ``op:value``; InvalidQuery (at the value) if it has none."""
     low = value.lower()
+    if op == "in":
+        return Filter("in", value)
     if op == "has":
         if low in ("attachment", "attachments"):
             return Filter("has_attachment", True)

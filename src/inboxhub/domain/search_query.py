@@ -48,7 +48,17 @@ class MatchAll:
     """The empty query: every email the caller may see."""
 
 
-FILTER_NAMES = ("has_attachment", "seen", "flagged", "before", "after", "larger", "smaller")
+FILTER_NAMES = (
+    "has_attachment",
+    "seen",
+    "flagged",
+    "before",
+    "after",
+    "larger",
+    "smaller",
+    "in",  # a mailbox by name, as typed; resolve_mailboxes turns it into "mailbox"
+    "mailbox",  # a mailbox by id
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,19 @@ class Filter:
     UTC; sizes are bytes of the raw message."""
 
     name: str  # one of FILTER_NAMES
-    value: bool | int | datetime
+    value: bool | int | datetime | str
 
 
 Node = Term | Phrase | Not | And | Or | MatchAll | Filter
+
+
+def resolve_mailboxes(node: Node, ids_by_name: dict[str, str]) -> Node:
+    """``in:<name>`` → the mailbox's id (names compared case-insensitively); a name the
+    caller has no mailbox for matches nothing, as in Gmail."""
+    if isinstance(node, Filter) and node.name == "in":
+        return Filter("mailbox", ids_by_name.get(str(node.value).casefold(), ""))
+    if isinstance(node, Not):
+        return Not(resolve_mailboxes(node.child, ids_by_name))
+    if isinstance(node, And | Or):
+        return type(node)(tuple(resolve_mailboxes(c, ids_by_name) for c in node.children))
+    return node

@@ -12,6 +12,7 @@ from inboxhub.domain.errors import NotFound
 from inboxhub.domain.ids import attachment_blob_key
 from inboxhub.domain.models import EmailDocument
 from inboxhub.domain.query_parser import parse_query
+from inboxhub.domain.search_query import resolve_mailboxes
 from inboxhub.ports import BlobStore, Directory, EmailStore, ListCursor, SearchIndex
 from inboxhub.services.api import cursor
 from inboxhub.services.api.schemas import (
@@ -151,7 +152,10 @@ def build_router(api: EmailApi) -> APIRouter:
         order: str = Query("relevance", pattern="^(relevance|date)$"),
         principal: Principal = Depends(current_principal),
     ) -> SearchResult:
-        query = parse_query(q)
+        names = {
+            m.name.casefold(): m.id for m in await api.directory.list_mailboxes(principal.tenant_id)
+        }
+        query = resolve_mailboxes(parse_query(q), names)
         boxes = await api.mailbox_ids(principal, mailbox_id)
         page = await api.search.search(principal.tenant_id, query, boxes, limit, cursor_, order)
         summaries = {
