@@ -25,6 +25,14 @@ def test_a_fifty_megabyte_header_is_truncated_and_the_body_kept() -> None:
     assert "the body" in parsed.text
 
 
+def test_one_giant_header_does_not_take_the_others_with_it() -> None:
+    raw = b"X-Huge: " + b"y" * (5 * 1024 * 1024) + b"\nFrom: b@example.com\nSubject: kept\n\nbody\n"
+    parsed = parse_message(raw, ParseLimits(max_header_bytes=256 * 1024))
+    assert parsed.subject == "kept" and parsed.from_ is not None
+    assert any("truncated" in e for e in parsed.parse_errors), parsed.parse_errors
+    assert "body" in parsed.text
+
+
 def test_a_message_over_the_size_limit_is_cut_with_a_recorded_error() -> None:
     big = make_message(
         "Big", attachments=[("big.bin", "application/octet-stream", b"\0" * 3_000_000)]

@@ -34,6 +34,7 @@ ADDRESS_HEADERS = {
 
 
 _NEWLINES = re.compile(r"\r\n?")
+MAX_HEADER_LINE = 64 * 1024  # bytes of one header line kept when the section is too big
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,25 @@ def _strip_from_line(raw: bytes) -> bytes:
 
 
 def _bound_headers(raw: bytes, limit: int, errors: list[str]) -> bytes:
-    """Cut an oversized header section down to ``limit`` bytes, keeping the body."""
+    """Bring an oversized header section within ``limit`` bytes, keeping the body and
+    as many whole headers as fit: a single giant header is cut to its first
+    ``MAX_HEADER_LINE`` bytes rather than taking From, To and Subject down with it."""
     if len(raw) <= limit:
         return raw
     ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
     end = min(ends) if ends else len(raw)
     if end <= limit:
         return raw
-    cut = raw.rfind(b"\n", 0, limit)
-    errors.append(f"header section of {end} bytes truncated to {limit}")
-    return raw[: max(cut, 0)] + b"\n\n" + raw[end:].lstrip(b"\r\n")
+    kept: list[bytes] = []
+    size = 0
+    for line in raw[:end].split(b"\n"):
+        line = line[:MAX_HEADER_LINE]
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    errors.append(f"header section of {end} bytes truncated to {size}")
+    return b"\n".join(kept) + b"\n\n" + raw[end:].lstrip(b"\r\n")
 
 
 def _headers(msg: Message, errors: list[str]) -> list[tuple[str, str]]:
