@@ -67,6 +67,7 @@ def import_(
     ] = False,
 ) -> None:
     """Import local mail through the pipeline; returns when all of it is searchable."""
+    from inboxhub.domain.errors import InboxhubError
     from inboxhub.services.consumer_processes import ConsumerDied
     from inboxhub.services.fetcher.local_import import import_path
 
@@ -76,6 +77,9 @@ def import_(
     except ConsumerDied as exc:
         console.print(f"[red]import stopped:[/] {exc}; what was stored is kept, run it again")
         raise typer.Exit(1) from None
+    except InboxhubError as exc:
+        console.print(f"[red]cannot import:[/] {exc}")
+        raise typer.Exit(2) from None
     console.print(
         f"[bold]{result.seen}[/] messages read: [green]{result.published} new[/], "
         f"{result.skipped} already there; mailbox {mailbox!r} holds {result.total} emails."

@@ -181,3 +181,10 @@ def test_tenants_are_walled_off(server, tmp_path: Path) -> None:
     assert acme.get("/api/v1/search", params={"q": "alpha"}).json()["total"] == 0
     assert default.get("/api/v1/search", params={"q": "bravo"}).json()["total"] == 0
     assert [b["name"] for b in acme.get("/api/v1/mailboxes").json()["items"]] == ["B"]
+
+
+def test_import_of_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    done = cli(tmp_path / "data", "import", str(tmp_path / "nowhere"), "--mailbox", "x", **ADMIN)
+    said = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+    assert done.returncode == 2
+    assert "does not exist" in said and "Traceback" not in said

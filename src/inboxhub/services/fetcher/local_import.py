@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.events import EML_UPLOADED, INDEX_REQUESTED
 from inboxhub.domain.models import Mailbox
 from inboxhub.ports import EventBus
@@ -82,6 +83,8 @@ async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerP
 async def import_path(
     settings: Settings, path: Path, mailbox_name: str, tenant_slug: str, wait: bool = True
 ) -> ImportSummary:
+    if not path.exists():
+        raise InvalidInput(f"{path} does not exist")
     c = await open_container(settings)
     try:
         # The children's routine INFO lines would tear the progress bars; warnings show.
