@@ -67,7 +67,6 @@ def import_(
     ] = False,
 ) -> None:
     """Import local mail through the pipeline; returns when all of it is searchable."""
-    from inboxhub.domain.errors import InboxhubError
     from inboxhub.services.consumer_processes import ConsumerDied
     from inboxhub.services.fetcher.local_import import import_path
 
@@ -77,9 +76,7 @@ def import_(
     except ConsumerDied as exc:
         console.print(f"[red]import stopped:[/] {exc}; what was stored is kept, run it again")
         raise typer.Exit(1) from None
-    except InboxhubError as exc:
-        console.print(f"[red]cannot import:[/] {exc}")
-        raise typer.Exit(2) from None
+
     console.print(
         f"[bold]{result.seen}[/] messages read: [green]{result.published} new[/], "
         f"{result.skipped} already there; mailbox {mailbox!r} holds {result.total} emails."
@@ -132,3 +129,16 @@ def dlq_replay(topic: Annotated[str, typer.Argument(help="e.g. email.eml.uploade
 
     count = asyncio.run(replay(_settings(), topic))
     console.print(f"replayed {count} events onto {topic}")
+
+
+def main() -> None:
+    """The console entry point: what the user got wrong (a path, a setting) is one
+    line and exit code 2, not a traceback."""
+    from inboxhub.domain.errors import InboxhubError
+    from inboxhub.runtime import UnsupportedUrl
+
+    try:
+        app()
+    except (InboxhubError, UnsupportedUrl) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(2) from None
