@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 from functools import cache
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inboxhub.mime.parse import ParseLimits, parse_message
-from tests.support.corpus import message_paths
+from tests.support.corpus import corpus_dir, message_paths
 
+pytestmark = pytest.mark.skipif(
+    not (corpus_dir() / "MANIFEST.tsv").exists(),
+    reason=f"shared corpus not found at {corpus_dir()} (set INBOXHUB_CORPUS_DIR)",
+)
 EXAMPLES = int(os.environ.get("INBOXHUB_FUZZ_EXAMPLES", "300"))
 FRAGMENTS = [
     b"\n",
