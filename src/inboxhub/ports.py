@@ -211,11 +211,14 @@ class SearchIndex(Protocol):
         limit: int,
         cursor: str | None = None,
         order: str = "relevance",  # or "date" (newest first)
+        facets: bool = False,
     ) -> SearchPage:
         """Hits within ``mailbox_ids`` of ``tenant_id``, with highlighted fragments.
 
         Highlights mark matches with ``<mark>`` … ``</mark>`` and escape everything
-        else as HTML. ``next_cursor`` is opaque; None on the last page.
+        else as HTML. ``next_cursor`` is opaque; None on the last page. With
+        ``facets``, counts of all matches by ``mailbox`` (id), ``sender_domain`` (the
+        20 commonest), ``has_attachment`` ("true"/"false") and ``year``.
         """
         ...
 

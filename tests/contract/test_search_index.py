@@ -191,3 +191,44 @@ async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
     page = await index.search("t1", parse_query("report is:read"), ["f"], 10)
     assert {h.id for h in page.hits} == {"e00011", "e00012"} and page.total == 2
     assert all("<mark>" in h.highlights["subject"][0] for h in page.hits), "still ranked"
+
+
+async def test_facets_count_every_match_not_just_the_page(index: SearchIndex) -> None:
+    def when(year: int) -> datetime:
+        return datetime(year, 5, 1, tzinfo=UTC)
+
+    await index.index_many(
+        [
+            search_doc(
+                20,
+                mailbox="g",
+                subject="offer one",
+                sender_domain="a.com",
+                sort_date=when(2023),
+                has_attachments=True,
+            ),
+            search_doc(
+                21, mailbox="g", subject="offer two", sender_domain="a.com", sort_date=when(2024)
+            ),
+            search_doc(
+                22, mailbox="h", subject="offer three", sender_domain="b.org", sort_date=when(2024)
+            ),
+            search_doc(
+                23, mailbox="h", subject="unrelated", sender_domain="c.net", sort_date=when(2022)
+            ),
+        ]
+    )
+    for order in ("relevance", "date"):
+        page = await index.search(
+            "t1", parse_query("offer"), ["g", "h"], 1, order=order, facets=True
+        )
+        assert len(page.hits) == 1 and page.total == 3
+        assert page.facets == {
+            "mailbox": {"g": 2, "h": 1},
+            "sender_domain": {"a.com": 2, "b.org": 1},
+            "has_attachment": {"false": 2, "true": 1},
+            "year": {"2024": 2, "2023": 1},
+        }
+    everything = await index.search("t1", MatchAll(), ["g", "h"], 1, facets=True)
+    assert everything.facets["year"] == {"2024": 2, "2023": 1, "2022": 1}
+    assert (await index.search("t1", MatchAll(), ["g"], 1)).facets == {}, "only when asked"

@@ -115,6 +115,10 @@ def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> 
     in_work = client.get("/api/v1/search", params={"q": "in:work contract"}).json()
     assert in_work["total"] == 1
     assert client.get("/api/v1/search", params={"q": "in:elsewhere"}).json()["total"] == 0
+    faceted = client.get("/api/v1/search", params={"q": "", "facets": "true"}).json()
+    assert faceted["facets"]["mailbox"] == {boxes[0]["id"]: 15}
+    assert sum(faceted["facets"]["has_attachment"].values()) == 15
+    assert faceted["facets"]["sender_domain"].get("example.com", 0) >= 1
     unread = client.get("/api/v1/search", params={"q": "is:unread", "limit": 50}).json()
     assert unread["total"] == sum(not i["flags"]["seen"] for i in items) > 0
 

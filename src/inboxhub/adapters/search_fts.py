@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS docs (
   rowid INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, id TEXT NOT NULL,
   mailbox_id TEXT NOT NULL, sort_key INTEGER NOT NULL,
   has_attachments INTEGER NOT NULL, seen INTEGER NOT NULL, flagged INTEGER NOT NULL,
-  size INTEGER NOT NULL DEFAULT 0,
+  size INTEGER NOT NULL DEFAULT 0, sender_domain TEXT NOT NULL DEFAULT '',
   UNIQUE (tenant_id, id)
 );
 CREATE INDEX IF NOT EXISTS docs_by_mailbox ON docs (tenant_id, mailbox_id, sort_key DESC, id);
@@ -78,11 +78,11 @@ class FtsSearchIndex:
             for d in docs:
                 (rowid,) = conn.execute(
                     "INSERT INTO docs (tenant_id, id, mailbox_id, sort_key, has_attachments, "
-                    "seen, flagged, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                    "(tenant_id, id) DO UPDATE SET mailbox_id = excluded.mailbox_id, "
+                    "seen, flagged, size, sender_domain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id, id) DO UPDATE SET mailbox_id = excluded.mailbox_id, "
                     "sort_key = excluded.sort_key, has_attachments = excluded.has_attachments, "
-                    "seen = excluded.seen, flagged = excluded.flagged, size = excluded.size "
-                    "RETURNING rowid",
+                    "seen = excluded.seen, flagged = excluded.flagged, size = excluded.size, "
+                    "sender_domain = excluded.sender_domain RETURNING rowid",
                     (
                         d.tenant_id,
                         d.id,
@@ -92,6 +92,7 @@ class FtsSearchIndex:
                         d.seen,
                         d.flagged,
                         d.size,
+                        d.sender_domain,
                     ),
                 ).fetchone()
                 conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
@@ -119,6 +120,7 @@ class FtsSearchIndex:
         limit: int,
         cursor: str | None = None,
         order: str = "relevance",
+        facets: bool = False,
     ) -> SearchPage:
         if not mailbox_ids:
             return SearchPage(hits=[], total=0)
@@ -136,8 +138,45 @@ class FtsSearchIndex:
             args += extra
         match = match or None  # EVERYTHING: no MATCH at all
         if match is None or order == "date":
-            return await self._by_date(scope, args, match, limit, cursor)
-        return await self._by_relevance(scope, args, match, limit, cursor)
+            page = await self._by_date(scope, args, match, limit, cursor)
+        else:
+            page = await self._by_relevance(scope, args, match, limit, cursor)
+        if facets:
+            page.facets = await self._facets(scope, args, match)
+        return page
+
+    async def _facets(
+        self, scope: str, args: list[object], match: str | None
+    ) -> dict[str, dict[str, int]]:
+        if match is None:
+            base, base_args = f"FROM docs d WHERE {scope}", args
+        else:
+            base = f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? AND {scope}"
+            base_args = [match, *args]
+        year = "strftime('%Y', d.sort_key / 1000000, 'unixepoch')"
+        groups = {
+            "mailbox": ("d.mailbox_id", "ORDER BY 2 DESC, 1"),
+            "sender_domain": ("d.sender_domain", "ORDER BY 2 DESC, 1 LIMIT 20"),
+            "has_attachment": (
+                "CASE d.has_attachments WHEN 1 THEN 'true' ELSE 'false' END",
+                "ORDER BY 1",
+            ),
+            "year": (year, "ORDER BY 1 DESC"),
+        }
+
+        def read(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+            return {
+                name: {
+                    str(value): int(n)
+                    for value, n in conn.execute(
+                        f"SELECT {expr}, COUNT(*) {base} GROUP BY 1 {order}", base_args
+                    )
+                    if value != ""
+                }
+                for name, (expr, order) in groups.items()
+            }
+
+        return await self.db.run(read)
 
     def _snippets(self) -> str:
         return ", ".join(

@@ -136,6 +136,7 @@ class SearchDocument(BaseModel):
     seen: bool = False
     flagged: bool = False
     size: int = 0  # bytes of the raw message (larger:, smaller:)
+    sender_domain: str = ""  # lower case, for facets
 
 
 class SearchHit(BaseModel):
@@ -148,6 +149,7 @@ class SearchPage(BaseModel):
     hits: list[SearchHit]
     total: int
     next_cursor: str | None = None
+    facets: dict[str, dict[str, int]] = {}
 
 
 class Tenant(BaseModel):

@@ -150,6 +150,7 @@ def build_router(api: EmailApi) -> APIRouter:
         limit: int = Query(50, ge=1, le=500),
         cursor_: str | None = Query(None, alias="cursor"),
         order: str = Query("relevance", pattern="^(relevance|date)$"),
+        facets: bool = False,
         principal: Principal = Depends(current_principal),
     ) -> SearchResult:
         names = {
@@ -157,7 +158,9 @@ def build_router(api: EmailApi) -> APIRouter:
         }
         query = resolve_mailboxes(parse_query(q), names)
         boxes = await api.mailbox_ids(principal, mailbox_id)
-        page = await api.search.search(principal.tenant_id, query, boxes, limit, cursor_, order)
+        page = await api.search.search(
+            principal.tenant_id, query, boxes, limit, cursor_, order, facets
+        )
         summaries = {
             s.id: s
             for s in await api.emails.summaries(principal.tenant_id, [h.id for h in page.hits])
@@ -170,7 +173,12 @@ def build_router(api: EmailApi) -> APIRouter:
         await api.audit.record(
             principal.tenant_id, principal.user_id, "email.search", None, _ip(request), query=q
         )
-        return SearchResult(items=items, next_cursor=page.next_cursor, total=page.total)
+        return SearchResult(
+            items=items,
+            next_cursor=page.next_cursor,
+            total=page.total,
+            facets=page.facets if facets else None,
+        )
 
     return router
 

@@ -60,3 +60,4 @@ class SearchResult(BaseModel):
     items: list[SearchItem]
     next_cursor: str | None
     total: int
+    facets: dict[str, dict[str, int]] | None = None

@@ -31,6 +31,7 @@ def search_document(doc: EmailDocument) -> SearchDocument:
         seen=doc.flags.seen,
         flagged=doc.flags.flagged,
         size=doc.size,
+        sender_domain=doc.from_.email.rpartition("@")[2].lower() if doc.from_ else "",
     )
 
 
