@@ -162,7 +162,13 @@ async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
                 sort_date=day(1),
             ),
             search_doc(
-                11, mailbox="f", subject="report beta", seen=True, size=50_000, sort_date=day(2)
+                11,
+                mailbox="f",
+                subject="report beta",
+                seen=True,
+                size=50_000,
+                sort_date=day(2),
+                message_id="m11@x",
             ),
             search_doc(
                 12,
@@ -186,6 +192,7 @@ async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
     assert await ids(index, "smaller:100K", f) == ["e00011"]
     assert set(await ids(index, "has:attachment OR is:starred", f)) == {"e00010", "e00012"}
     assert await ids(index, "alpha is:read", f) == []
+    assert await ids(index, "rfc822msgid:<m11@x>", f) == ["e00011"]
     in_f = await index.search("t1", Filter("mailbox", "f"), ["inbox", "f"], 10)
     assert {h.id for h in in_f.hits} == {"e00010", "e00011", "e00012"}
     page = await index.search("t1", parse_query("report is:read"), ["f"], 10)

@@ -86,6 +86,8 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
         ("larger:1000", Filter("larger", 1000)),
         ("invoice -is:read", And((Term("invoice"), Not(Filter("seen", True))))),
         ('in:"Sent Items"', Filter("in", "Sent Items")),
+        ("rfc822msgid:<abc.1@example.com>", Filter("message_id", "abc.1@example.com")),
+        ("rfc822msgid:abc.1@example.com", Filter("message_id", "abc.1@example.com")),
     ],
 )
 def test_gmail_filters(query: str, tree: object) -> None:

@@ -82,6 +82,7 @@ FILTER_SQL = {
     "larger": "d.size > ?",
     "smaller": "d.size < ?",
     "mailbox": "d.mailbox_id = ?",
+    "message_id": "d.message_id = ?",
 }
 
 

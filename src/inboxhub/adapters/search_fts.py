@@ -30,8 +30,10 @@ CREATE TABLE IF NOT EXISTS docs (
   mailbox_id TEXT NOT NULL, sort_key INTEGER NOT NULL,
   has_attachments INTEGER NOT NULL, seen INTEGER NOT NULL, flagged INTEGER NOT NULL,
   size INTEGER NOT NULL DEFAULT 0, sender_domain TEXT NOT NULL DEFAULT '',
+  message_id TEXT NOT NULL DEFAULT '',
   UNIQUE (tenant_id, id)
 );
+CREATE INDEX IF NOT EXISTS docs_by_message_id ON docs (tenant_id, message_id);
 CREATE INDEX IF NOT EXISTS docs_by_mailbox ON docs (tenant_id, mailbox_id, sort_key DESC, id);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
   subject, from_text, to_text, body, attachment_names,
@@ -78,11 +80,13 @@ class FtsSearchIndex:
             for d in docs:
                 (rowid,) = conn.execute(
                     "INSERT INTO docs (tenant_id, id, mailbox_id, sort_key, has_attachments, "
-                    "seen, flagged, size, sender_domain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "seen, flagged, size, sender_domain, message_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (tenant_id, id) DO UPDATE SET mailbox_id = excluded.mailbox_id, "
                     "sort_key = excluded.sort_key, has_attachments = excluded.has_attachments, "
                     "seen = excluded.seen, flagged = excluded.flagged, size = excluded.size, "
-                    "sender_domain = excluded.sender_domain RETURNING rowid",
+                    "sender_domain = excluded.sender_domain, message_id = excluded.message_id "
+                    "RETURNING rowid",
                     (
                         d.tenant_id,
                         d.id,
@@ -93,6 +97,7 @@ class FtsSearchIndex:
                         d.flagged,
                         d.size,
                         d.sender_domain,
+                        d.message_id,
                     ),
                 ).fetchone()
                 conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))

@@ -137,6 +137,7 @@ class SearchDocument(BaseModel):
     flagged: bool = False
     size: int = 0  # bytes of the raw message (larger:, smaller:)
     sender_domain: str = ""  # lower case, for facets
+    message_id: str = ""  # Message-ID without angle brackets (rfc822msgid:)
 
 
 class SearchHit(BaseModel):

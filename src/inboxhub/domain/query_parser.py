@@ -12,7 +12,7 @@ A tokenizer and a recursive-descent parser with Gmail's grammar::
 ``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
 ``word:value`` whose operator is not known is plain text, as in Gmail. Besides the
 text fields, ``has: is: in: before: after: older_than: newer_than: larger:
-smaller:`` become ``Filter`` nodes with Gmail's meaning (``in:`` names a mailbox; the
+smaller: rfc822msgid:`` become ``Filter`` nodes with Gmail's meaning (``in:`` names a mailbox; the
 API resolves it to an id with ``search_query.resolve_mailboxes``). Errors say
 where (0-based character offset) the query stopped making sense.
 """
@@ -45,6 +45,7 @@ FILTERS = {
     "newer_than",
     "larger",
     "smaller",
+    "rfc822msgid",
 }
 MAX_QUERY = 2000
 _SPECIAL = set('(){}"')
@@ -204,6 +205,8 @@ def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
     low = value.lower()
     if op == "in":
         return Filter("in", value)
+    if op == "rfc822msgid":
+        return Filter("message_id", value.strip("<>"))
     if op == "has":
         if low in ("attachment", "attachments"):
             return Filter("has_attachment", True)

@@ -58,15 +58,16 @@ FILTER_NAMES = (
     "smaller",
     "in",  # a mailbox by name, as typed; resolve_mailboxes turns it into "mailbox"
     "mailbox",  # a mailbox by id
+    "message_id",  # rfc822msgid:, without the angle brackets
 )
 
 
 @dataclass(frozen=True)
 class Filter:
     """A condition on what an email is rather than on its words (Gmail's ``has:``,
-    ``is:``, ``before:``, ``after:``, ``older_than:``, ``newer_than:``, ``larger:``,
-    ``smaller:``). ``before`` is exclusive and ``after`` inclusive, as whole days in
-    UTC; sizes are bytes of the raw message."""
+    ``is:``, ``in:``, ``before:``, ``after:``, ``older_than:``, ``newer_than:``,
+    ``larger:``, ``smaller:``, ``rfc822msgid:``). ``before`` is exclusive and
+    ``after`` inclusive, as whole days in UTC; sizes are bytes of the raw message."""
 
     name: str  # one of FILTER_NAMES
     value: bool | int | datetime | str

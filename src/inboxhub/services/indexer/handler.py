@@ -32,6 +32,7 @@ def search_document(doc: EmailDocument) -> SearchDocument:
         flagged=doc.flags.flagged,
         size=doc.size,
         sender_domain=doc.from_.email.rpartition("@")[2].lower() if doc.from_ else "",
+        message_id=doc.message_id or "",
     )
 
 
