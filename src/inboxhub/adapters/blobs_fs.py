@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from inboxhub.adapters.sqlite_thread import SqliteThread
+from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
 from inboxhub.domain.errors import InvalidInput, NotFound
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9._@+=-]+$")
@@ -51,6 +51,10 @@ def _check(key: str) -> str:
     if not key or any(not s or s in (".", "..") or not _SEGMENT.match(s) for s in segments):
         raise InvalidInput(f"bad blob key {key!r}")
     return key
+
+
+def _content_addressed(key: str) -> bool:
+    return _HASH.match(key.rsplit("/", 1)[-1]) is not None
 
 
 def _fsync(path: Path) -> None:
@@ -101,9 +105,7 @@ class FsBlobStore:
         latest = {_check(key): data for key, data in items}  # the last write of a key wins
         if not latest:
             return
-        present = await self._locate(
-            [k for k in latest if _HASH.match(k.rsplit("/", 1)[-1])], missing_ok=True
-        )
+        present = await self._locate([k for k in latest if _content_addressed(k)], missing_ok=True)
         todo = [(k, d) for k, d in latest.items() if k not in present]
         groups: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         for key, data in todo:
@@ -115,10 +117,8 @@ class FsBlobStore:
             garbage = await self.db.write(lambda conn: self._index(conn, written))
             dropped = set(garbage)
             live = {loc[0] for _, loc in written if loc not in dropped}
-            unused = {loc[0] for _, loc in written} - live
-            await asyncio.to_thread(self._erase, [g for g in garbage if g[0] not in unused])
-            for pack in unused:  # every entry a duplicate: nothing points into it
-                (self.root / pack).unlink(missing_ok=True)
+            # A new pack holding only duplicates: nothing points into it.
+            await self._release(garbage, {loc[0] for _, loc in written} - live)
 
     def _index(
         self, conn: sqlite3.Connection, written: list[tuple[str, Location]]
@@ -132,7 +132,7 @@ class FsBlobStore:
         garbage: list[Location] = []
         rows: list[tuple[str, str, int, int]] = []
         for key, loc in written:
-            if key in old and _HASH.match(key.rsplit("/", 1)[-1]):
+            if key in old and _content_addressed(key):
                 garbage.append(loc)
                 continue
             if key in old:
@@ -153,11 +153,10 @@ class FsBlobStore:
     @staticmethod
     def _rows(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, Location]:
         found: dict[str, Location] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk in in_chunks(keys):
             for key, pack, offset, length in conn.execute(
-                f"SELECT key, pack, offset, length FROM blobs WHERE key IN ({marks})", chunk
+                f"SELECT key, pack, offset, length FROM blobs WHERE key IN ({marks(len(chunk))})",
+                chunk,
             ):
                 found[key] = (pack, offset, length)
         return found
@@ -199,7 +198,7 @@ class FsBlobStore:
     # -- deleting
 
     def _erase(self, locations: list[Location]) -> None:
-        """Zero the bytes at ``locations``; remove packs nothing points into any more."""
+        """Overwrite the bytes at ``locations`` with zeros, and sync them."""
         by_pack: dict[str, list[Location]] = defaultdict(list)
         for loc in locations:
             by_pack[loc[0]].append(loc)
@@ -235,10 +234,17 @@ class FsBlobStore:
             return [loc for _, loc in found], empty
 
         locations, empty = await self.db.write(delete)
-        await asyncio.to_thread(self._erase, [loc for loc in locations if loc[0] not in empty])
-        for pack in empty:
-            (self.root / pack).unlink(missing_ok=True)
+        await self._release(locations, set(empty))
         return len(locations)
+
+    async def _release(self, locations: list[Location], empty_packs: set[str]) -> None:
+        """Bytes nothing points at any more: packs left with no entry are removed, the
+        rest of ``locations`` are zeroed where they lie."""
+        await asyncio.to_thread(
+            self._erase, [loc for loc in locations if loc[0] not in empty_packs]
+        )
+        for pack in empty_packs:
+            (self.root / pack).unlink(missing_ok=True)
 
     async def delete(self, key: str) -> None:
         await self._drop("key = ?", [_check(key)])

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inboxhub.adapters.sqlite_thread import SqliteThread
+from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
 from inboxhub.domain.encoded import EncodedEmail, encode
 from inboxhub.domain.models import EmailDocument, EmailSummary, Flags
 from inboxhub.ports import ListCursor
@@ -29,20 +29,11 @@ CREATE INDEX IF NOT EXISTS emails_by_mailbox
   ON emails (tenant_id, mailbox_id, sort_key DESC, id DESC);
 CREATE INDEX IF NOT EXISTS emails_by_date ON emails (tenant_id, sort_key DESC, id DESC);
 """
-_CHUNK = 500  # host parameters per IN (...) list
 
 
 def sort_key(when: datetime) -> int:
     delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
-    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
 
 
 class SqliteEmailStore:
@@ -81,11 +72,11 @@ class SqliteEmailStore:
     async def _select(self, column: str, tenant_id: str, ids: Sequence[str]) -> dict[str, str]:
         def read(conn: sqlite3.Connection) -> dict[str, str]:
             found: dict[str, str] = {}
-            for chunk in _chunks(ids):
+            for chunk in in_chunks(ids):
                 found.update(
                     conn.execute(
                         f"SELECT id, {column} FROM emails WHERE tenant_id = ? AND id IN "
-                        f"({_marks(len(chunk))})",
+                        f"({marks(len(chunk))})",
                         (tenant_id, *chunk),
                     ).fetchall()
                 )
@@ -116,7 +107,7 @@ class SqliteEmailStore:
             return []
         sql = (
             f"SELECT summary FROM emails WHERE tenant_id = ? AND mailbox_id IN "
-            f"({_marks(len(mailbox_ids))})"
+            f"({marks(len(mailbox_ids))})"
         )
         args: list[object] = [tenant_id, *mailbox_ids]
         if after is not None:
@@ -131,7 +122,7 @@ class SqliteEmailStore:
     async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM emails WHERE tenant_id = ?", [tenant_id]
         if mailbox_ids is not None:
-            sql += f" AND mailbox_id IN ({_marks(len(mailbox_ids))})"
+            sql += f" AND mailbox_id IN ({marks(len(mailbox_ids))})"
             args += list(mailbox_ids)
         row = await self.db.run(lambda c: c.execute(sql, args).fetchone())
         return int(row[0])
@@ -139,12 +130,12 @@ class SqliteEmailStore:
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
         def read(conn: sqlite3.Connection) -> set[str]:
             found: set[str] = set()
-            for chunk in _chunks(ids):
+            for chunk in in_chunks(ids):
                 found.update(
                     r[0]
                     for r in conn.execute(
                         "SELECT id FROM emails WHERE tenant_id = ? AND id IN "
-                        f"({_marks(len(chunk))})",
+                        f"({marks(len(chunk))})",
                         (tenant_id, *chunk),
                     )
                 )
@@ -163,10 +154,10 @@ class SqliteEmailStore:
         def write(conn: sqlite3.Connection) -> int:
             return sum(
                 conn.execute(
-                    f"DELETE FROM emails WHERE tenant_id = ? AND id IN ({_marks(len(chunk))})",
+                    f"DELETE FROM emails WHERE tenant_id = ? AND id IN ({marks(len(chunk))})",
                     (tenant_id, *chunk),
                 ).rowcount
-                for chunk in _chunks(ids)
+                for chunk in in_chunks(ids)
             )
 
         return await self.db.write(write) if ids else 0

@@ -89,9 +89,8 @@ FILTER_SQL = {
 def _filter(node: Filter) -> tuple[str, list[object]]:
     if node.name not in FILTER_SQL:  # "in" must have been resolved to "mailbox" first
         raise InvalidInput(f"search filter {node.name!r} cannot be compiled here")
-    value = node.value
-    arg = sort_key(value) if isinstance(value, datetime) else value
-    return FILTER_SQL[node.name], [arg if isinstance(arg, str) else int(arg)]
+    value = sort_key(node.value) if isinstance(node.value, datetime) else node.value
+    return FILTER_SQL[node.name], [value]
 
 
 def split_filters(node: Node) -> tuple[Node, list[Filter]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inboxhub.adapters.docs_sqlite import sort_key
 from inboxhub.adapters.fts_query import compile_match, compile_where, split_filters
-from inboxhub.adapters.sqlite_thread import SqliteThread
+from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
 from inboxhub.domain.search_query import Node
@@ -47,10 +47,6 @@ HIGHLIGHT_COLUMNS = {"subject": 0, "from": 1, "to": 2, "body": 3, "attachment": 
 MAX_BODY = 1_000_000  # characters of body text indexed per email
 
 
-def _marks(n: int) -> str:
-    return ",".join("?" * n)
-
-
 def _highlight(fragment: str | None) -> str | None:
     if not fragment or OPEN not in fragment:
         return None
@@ -69,6 +65,15 @@ def _decode(token: str) -> dict[str, object]:
         return data
     except Exception as exc:
         raise InvalidInput("cursor is not one this API returned") from exc
+
+
+def _matching(scope: str, args: list[object], match: str | None) -> tuple[str, list[object]]:
+    """``FROM … WHERE …`` of the emails in ``scope`` that ``match`` (None: all), with its
+    arguments: shared by the page, its count and the facets."""
+    if match is None:
+        return f"FROM docs d WHERE {scope}", args
+    where = f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? AND {scope}"
+    return where, [match, *args]
 
 
 class FtsSearchIndex:
@@ -129,16 +134,12 @@ class FtsSearchIndex:
     ) -> SearchPage:
         if not mailbox_ids:
             return SearchPage(hits=[], total=0)
-        scope = f"d.tenant_id = ? AND d.mailbox_id IN ({_marks(len(mailbox_ids))})"
+        scope = f"d.tenant_id = ? AND d.mailbox_id IN ({marks(len(mailbox_ids))})"
         args: list[object] = [tenant_id, *mailbox_ids]
         text, filters = split_filters(query)
-        for f in filters:
-            where, extra = compile_where(f)
-            scope += f" AND {where}"
-            args += extra
         match = compile_match(text)
-        if match is None:  # negations FTS5 cannot express alone: SQL does it
-            where, extra = compile_where(text)
+        # Filters, and negations FTS5 cannot express alone, are SQL conditions.
+        for where, extra in map(compile_where, [*filters, *([text] if match is None else [])]):
             scope += f" AND {where}"
             args += extra
         match = match or None  # EVERYTHING: no MATCH at all
@@ -153,11 +154,7 @@ class FtsSearchIndex:
     async def _facets(
         self, scope: str, args: list[object], match: str | None
     ) -> dict[str, dict[str, int]]:
-        if match is None:
-            base, base_args = f"FROM docs d WHERE {scope}", args
-        else:
-            base = f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? AND {scope}"
-            base_args = [match, *args]
+        base, base_args = _matching(scope, args, match)
         year = "strftime('%Y', d.sort_key / 1000000, 'unixepoch')"
         groups = {
             "mailbox": ("d.mailbox_id", "ORDER BY 2 DESC, 1"),
@@ -205,19 +202,15 @@ class FtsSearchIndex:
         self, scope: str, args: list[object], match: str, limit: int, cursor: str | None
     ) -> SearchPage:
         offset = int(_decode(cursor).get("o", 0)) if cursor else 0  # type: ignore[call-overload]
+        base, base_args = _matching(scope, args, match)
         sql = (
             f"SELECT d.id, -bm25(fts, {WEIGHTS}) AS score, d.sort_key, {self._snippets()} "
-            f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? AND {scope} "
-            "ORDER BY score DESC, d.sort_key DESC, d.id LIMIT ? OFFSET ?"
-        )
-        count = (
-            f"SELECT COUNT(*) FROM fts JOIN docs d ON d.rowid = fts.rowid "
-            f"WHERE fts MATCH ? AND {scope}"
+            f"{base} ORDER BY score DESC, d.sort_key DESC, d.id LIMIT ? OFFSET ?"
         )
 
         def read(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], int]:
-            rows = conn.execute(sql, [match, *args, limit + 1, offset]).fetchall()
-            return rows, conn.execute(count, [match, *args]).fetchone()[0]
+            rows = conn.execute(sql, [*base_args, limit + 1, offset]).fetchall()
+            return rows, conn.execute("SELECT COUNT(*) " + base, base_args).fetchone()[0]
 
         rows, total = await self.db.run(read)
         more = len(rows) > limit
@@ -236,14 +229,9 @@ class FtsSearchIndex:
             c = _decode(cursor)
             after = " AND (d.sort_key < ? OR (d.sort_key = ? AND d.id < ?))"
             page_args = [c.get("k"), c.get("k"), c.get("i")]
-        if match is None:
-            base, base_args = f"FROM docs d WHERE {scope}", args
-            select = "SELECT d.id, 0, d.sort_key "
-        else:
-            base = f"FROM fts JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ? AND {scope}"
-            base_args = [match, *args]
-            select = f"SELECT d.id, 0, d.sort_key, {self._snippets()} "
-        sql = select + base + after + " ORDER BY d.sort_key DESC, d.id DESC LIMIT ?"
+        base, base_args = _matching(scope, args, match)
+        columns = "d.id, 0, d.sort_key" + (f", {self._snippets()}" if match else "")
+        sql = f"SELECT {columns} {base}{after} ORDER BY d.sort_key DESC, d.id DESC LIMIT ?"
 
         def read(conn: sqlite3.Connection) -> tuple[list[tuple[object, ...]], int]:
             rows = conn.execute(sql, [*base_args, *page_args, limit + 1]).fetchall()
@@ -260,19 +248,18 @@ class FtsSearchIndex:
     async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM docs WHERE tenant_id = ?", [tenant_id]
         if mailbox_ids is not None:
-            sql += f" AND mailbox_id IN ({_marks(len(mailbox_ids))})"
+            sql += f" AND mailbox_id IN ({marks(len(mailbox_ids))})"
             args += list(mailbox_ids)
         return int((await self.db.run(lambda c: c.execute(sql, args).fetchone()))[0])
 
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
         def read(conn: sqlite3.Connection) -> set[str]:
             found: set[str] = set()
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
+            for chunk in in_chunks(ids):
                 found.update(
                     r[0]
                     for r in conn.execute(
-                        f"SELECT id FROM docs WHERE tenant_id = ? AND id IN ({_marks(len(chunk))})",
+                        f"SELECT id FROM docs WHERE tenant_id = ? AND id IN ({marks(len(chunk))})",
                         (tenant_id, *chunk),
                     )
                 )
@@ -283,10 +270,9 @@ class FtsSearchIndex:
     async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:
         def write(conn: sqlite3.Connection) -> int:
             deleted = 0
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
+            for chunk in in_chunks(ids):
                 rows = conn.execute(
-                    f"DELETE FROM docs WHERE tenant_id = ? AND id IN ({_marks(len(chunk))}) "
+                    f"DELETE FROM docs WHERE tenant_id = ? AND id IN ({marks(len(chunk))}) "
                     "RETURNING rowid",
                     (tenant_id, *chunk),
                 ).fetchall()

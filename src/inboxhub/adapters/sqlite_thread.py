@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S")
+MAX_IN = 500  # host parameters per ``IN (...)`` list, well under SQLite's limit
+
+
+def in_chunks(items: Sequence[S]) -> list[Sequence[S]]:
+    """``items`` in slices small enough for one ``IN (...)`` list each."""
+    return [items[i : i + MAX_IN] for i in range(0, len(items), MAX_IN)]
+
+
+def marks(n: int) -> str:
+    """``?, ?, …`` for ``n`` host parameters."""
+    return ",".join("?" * n)
+
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",

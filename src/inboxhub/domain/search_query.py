@@ -48,20 +48,6 @@ class MatchAll:
     """The empty query: every email the caller may see."""
 
 
-FILTER_NAMES = (
-    "has_attachment",
-    "seen",
-    "flagged",
-    "before",
-    "after",
-    "larger",
-    "smaller",
-    "in",  # a mailbox by name, as typed; resolve_mailboxes turns it into "mailbox"
-    "mailbox",  # a mailbox by id
-    "message_id",  # rfc822msgid:, without the angle brackets
-)
-
-
 @dataclass(frozen=True)
 class Filter:
     """A condition on what an email is rather than on its words (Gmail's ``has:``,
@@ -69,7 +55,10 @@ class Filter:
     ``larger:``, ``smaller:``, ``rfc822msgid:``). ``before`` is exclusive and
     ``after`` inclusive, as whole days in UTC; sizes are bytes of the raw message."""
 
-    name: str  # one of FILTER_NAMES
+    # has_attachment, seen, flagged (bool); before, after (datetime); larger, smaller
+    # (int); in (a mailbox name as typed, until resolve_mailboxes makes it) mailbox (an
+    # id); message_id (str, without angle brackets).
+    name: str
     value: bool | int | datetime | str
 
 

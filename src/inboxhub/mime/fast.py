@@ -17,16 +17,17 @@ from typing import Any
 import fast_mail_parser
 
 from inboxhub.domain.models import Address, ParsedAttachment, ParsedEmail
-from inboxhub.mime.headers import decode_value, message_ids, parse_addresses, parse_date
+from inboxhub.mime.headers import (
+    decode_value,
+    header_end,
+    message_ids,
+    parse_addresses,
+    parse_date,
+)
 from inboxhub.mime.parts import EXTENSIONS, TNEF_TYPES
 
 MAX_BOUNDARIES = 20  # more nested multiparts than this: the bounded walk is safer
 SPECIAL_TYPES = TNEF_TYPES | {"message/rfc822", "message/global"}
-
-
-def _header_section_is_ascii(raw: bytes) -> bool:
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
-    return raw[: min(ends) if ends else len(raw)].isascii()
 
 
 def _address(a: Any) -> Address:
@@ -48,20 +49,11 @@ def _attachment(a: Any, index: int) -> ParsedAttachment:
     )
 
 
-def _all(headers: dict[str, list[str]], name: str) -> list[str]:
-    return [v for key, values in headers.items() if key.lower() == name for v in values]
-
-
-def _first(headers: dict[str, list[str]], name: str) -> str | None:
-    values = _all(headers, name)
-    return values[0] if values else None
-
-
 def parse_fast(raw: bytes, max_parts: int) -> ParsedEmail | None:
     """The parsed message, or None when the careful path must decide (including when
     the message has more parts than ``max_parts``: the careful path enforces limits
     and records where it cut)."""
-    if raw.count(b"boundary=") > MAX_BOUNDARIES or not _header_section_is_ascii(raw):
+    if raw.count(b"boundary=") > MAX_BOUNDARIES or not raw[: header_end(raw)].isascii():
         return None
     try:
         mail = fast_mail_parser.parse_email(raw)
@@ -84,10 +76,13 @@ def parse_fast(raw: bytes, max_parts: int) -> ParsedEmail | None:
         for name, values in mail.headers.items()
         for v in values
     ]
-    date_header = _first(mail.headers, "date")
-    reply = message_ids(_first(mail.headers, "in-reply-to"))
-    ids = message_ids(_first(mail.headers, "message-id"))
-    senders = parse_addresses(_all(mail.headers, "sender"), errors, "Sender")
+    by_name: dict[str, list[str]] = {}
+    for name, values in mail.headers.items():
+        by_name.setdefault(name.lower(), []).extend(values)
+    first = {name: values[0] for name, values in by_name.items() if values}
+    reply = message_ids(first.get("in-reply-to"))
+    ids = message_ids(first.get("message-id"))
+    senders = parse_addresses(by_name.get("sender", []), errors, "Sender")
     out = ParsedEmail(
         message_id=ids[0] if ids else None,
         subject=decode_value(mail.subject or "", errors, "Subject"),
@@ -96,9 +91,9 @@ def parse_fast(raw: bytes, max_parts: int) -> ParsedEmail | None:
         cc=[_address(a) for a in mail.cc],
         bcc=[_address(a) for a in mail.bcc],
         reply_to=[_address(a) for a in mail.reply_to],
-        date=parse_date(date_header, errors),
+        date=parse_date(first.get("date"), errors),
         in_reply_to=reply[0] if reply else None,
-        references=message_ids(_first(mail.headers, "references")),
+        references=message_ids(first.get("references")),
         headers=headers,
         text="\n\n".join(t for t in mail.text_plain if t.strip()).replace("\x00", ""),
         html=(mail.text_html[0] if mail.text_html else "").replace("\x00", ""),

@@ -17,6 +17,12 @@ _ID = re.compile(r"<([^<>\s]+)>")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def header_end(raw: bytes) -> int:
+    """Where the header section of ``raw`` ends (the blank line), or its length."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
+    return min(ends) if ends else len(raw)
+
+
 def _unsurrogate(value: str, errors: list[str], name: str) -> str:
     """compat32 keeps raw 8-bit header bytes as surrogate escapes: decode them."""
     if value.isascii():

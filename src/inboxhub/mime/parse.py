@@ -19,7 +19,13 @@ from email.parser import BytesHeaderParser
 
 from inboxhub.domain.models import ParsedEmail
 from inboxhub.mime.fast import parse_fast
-from inboxhub.mime.headers import decode_value, message_ids, parse_addresses, parse_date
+from inboxhub.mime.headers import (
+    decode_value,
+    header_end,
+    message_ids,
+    parse_addresses,
+    parse_date,
+)
 from inboxhub.mime.parts import Bodies, walk
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Outlook .msg (compound file)
@@ -60,8 +66,7 @@ def _bound_headers(raw: bytes, limit: int, errors: list[str]) -> bytes:
     ``MAX_HEADER_LINE`` bytes rather than taking From, To and Subject down with it."""
     if len(raw) <= limit:
         return raw
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i != -1]
-    end = min(ends) if ends else len(raw)
+    end = header_end(raw)
     if end <= limit:
         return raw
     kept: list[bytes] = []
