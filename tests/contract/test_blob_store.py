@@ -11,14 +11,14 @@ import pytest
 
 from inboxhub.domain.errors import InvalidInput, NotFound
 from inboxhub.ports import BlobStore
-from tests.contract.adapters import BLOBS
+from tests.contract.adapters import BLOBS, LOCAL_BLOBS, Ctx
 
 KEY = "t/acme/eml/" + "ab" * 32
 
 
 @pytest.fixture(params=sorted(BLOBS))
 async def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    store = BLOBS[request.param](tmp_path)
+    store = BLOBS[request.param](Ctx(tmp_path, request))
     yield store
     await store.close()
 
@@ -99,10 +99,12 @@ async def test_writing_again_after_a_prefix_was_deleted(blobs: BlobStore) -> Non
     assert await blobs.get(KEY) == b"two"
 
 
-@pytest.mark.parametrize("local", sorted(BLOBS))
-async def test_deleted_bytes_are_erased_from_disk(local: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("local", LOCAL_BLOBS)
+async def test_deleted_bytes_are_erased_from_disk(
+    local: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """GDPR erasure on the local stores: no file under the root keeps the bytes."""
-    store = BLOBS[local](tmp_path)
+    store = BLOBS[local](Ctx(tmp_path, request))
     secret, kept = b"secret-" + os.urandom(16).hex().encode(), b"kept-" + os.urandom(8)
     await store.put_many([(KEY, secret), ("t/acme/eml/" + "cd" * 32, kept)])
     await store.put_many([("t/other/att/" + "ef" * 32, secret)])

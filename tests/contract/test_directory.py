@@ -12,12 +12,12 @@ import pytest
 from inboxhub.adapters.db import migrate
 from inboxhub.domain.errors import Conflict
 from inboxhub.ports import Directory
-from tests.contract.adapters import DIRECTORIES
+from tests.contract.adapters import DIRECTORIES, Ctx
 
 
 @pytest.fixture(params=sorted(DIRECTORIES))
 async def directory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Directory]:
-    d = await DIRECTORIES[request.param](tmp_path)
+    d = await DIRECTORIES[request.param](Ctx(tmp_path, request))
     yield d
     await d.close()
 

@@ -10,13 +10,13 @@ import pytest
 from inboxhub.domain.encoded import encode
 from inboxhub.domain.models import Flags
 from inboxhub.ports import EmailStore, ListCursor
-from tests.contract.adapters import EMAIL_STORES
+from tests.contract.adapters import EMAIL_STORES, Ctx
 from tests.support.documents import BASE, email_doc
 
 
 @pytest.fixture(params=sorted(EMAIL_STORES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EmailStore]:
-    s = EMAIL_STORES[request.param](tmp_path)
+    s = EMAIL_STORES[request.param](Ctx(tmp_path, request))
     yield s
     await s.close()
 

@@ -20,7 +20,7 @@ from inboxhub.services.consumer import (
     run_consumer,
     wait_until_consumed,
 )
-from tests.contract.adapters import BUSES
+from tests.contract.adapters import BUSES, Ctx
 
 TOPIC = "email.eml.uploaded"
 
@@ -31,7 +31,8 @@ def env(key: str, n: int, tenant: str = "t1") -> Envelope:
 
 @pytest.fixture(params=sorted(BUSES))
 def make_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., EventBus]:
-    return lambda **options: BUSES[request.param](tmp_path, **options)
+    ctx = Ctx(tmp_path, request)
+    return lambda **options: BUSES[request.param](ctx, **options)
 
 
 @pytest.fixture()

@@ -11,13 +11,13 @@ import pytest
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import Filter, MatchAll
 from inboxhub.ports import SearchIndex
-from tests.contract.adapters import SEARCH_INDEXES
+from tests.contract.adapters import SEARCH_INDEXES, Ctx
 from tests.support.documents import search_doc
 
 
 @pytest.fixture(params=sorted(SEARCH_INDEXES))
 async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchIndex]:
-    s = SEARCH_INDEXES[request.param](tmp_path)
+    s = SEARCH_INDEXES[request.param](Ctx(tmp_path, request))
     await s.index_many(
         [
             search_doc(1, subject="Quarterly budget review", body="numbers attached"),
