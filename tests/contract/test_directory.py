@@ -109,3 +109,9 @@ async def test_secrets_and_repeated_migrations(directory: Directory, tmp_path: P
     url = f"sqlite+aiosqlite:///{tmp_path}/again.db"
     await migrate(url)
     await migrate(url)  # a second run changes nothing
+
+
+async def test_create_secret_keeps_the_first_value(directory: Directory) -> None:
+    firsts = await asyncio.gather(*(directory.create_secret("jwt", bytes([i])) for i in range(8)))
+    assert len(set(firsts)) == 1, "every caller got the same stored value"
+    assert await directory.get_secret("jwt") == firsts[0]

@@ -2,23 +2,25 @@
 
 The same code runs on SQLite (``sqlite+aiosqlite://``, the embedded default) and
 PostgreSQL (``postgresql+asyncpg://``). Every query that reads tenant data filters
-on the tenant id passed in first.
+on the tenant id passed in first; on PostgreSQL each transaction also declares its
+tenant (``inboxhub.tenant_id``) for the row-level security policies of migration
+0002, so a query that forgot its filter still cannot cross the wall.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from inboxhub.adapters.db_tables import (
     audit_log,
@@ -34,6 +36,8 @@ from inboxhub.domain.ids import new_id
 from inboxhub.domain.models import Mailbox, Tenant, User
 
 ALEMBIC_DIR = Path(__file__).resolve().parents[1] / "alembic"
+PLATFORM = "*"  # the scope of platform-wide lookups (no single tenant)
+_SET_TENANT = text("SELECT set_config('inboxhub.tenant_id', :scope, true)")
 
 
 def _alembic_config(url: str) -> Config:
@@ -71,27 +75,39 @@ def _now() -> datetime:
 class SqlDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._scoped = engine.dialect.name == "postgresql"
 
     @classmethod
-    async def open(cls, url: str) -> SqlDirectory:
+    async def open(cls, url: str, run_migrations: bool = True) -> SqlDirectory:
+        """Connect; with ``run_migrations`` (the default) bring the schema to head first
+        (the distributed deployment runs ``inboxhub migrate`` once instead)."""
         if url.startswith("sqlite"):
             Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-        await migrate(url)
+        if run_migrations:
+            await migrate(url)
         engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine)
 
-    async def _one(self, stmt: Any) -> Any:
-        async with self.engine.connect() as conn:
+    @contextlib.asynccontextmanager
+    async def _tx(self, scope: str) -> AsyncIterator[AsyncConnection]:
+        """A transaction working for tenant ``scope`` (or ``PLATFORM``)."""
+        async with self.engine.begin() as conn:
+            if self._scoped:
+                await conn.execute(_SET_TENANT, {"scope": scope})
+            yield conn
+
+    async def _one(self, scope: str, stmt: Any) -> Any:
+        async with self._tx(scope) as conn:
             return (await conn.execute(stmt)).first()
 
-    async def _all(self, stmt: Any) -> list[Any]:
-        async with self.engine.connect() as conn:
+    async def _all(self, scope: str, stmt: Any) -> list[Any]:
+        async with self._tx(scope) as conn:
             return list((await conn.execute(stmt)).all())
 
-    async def _write(self, stmt: Any) -> int:
-        async with self.engine.begin() as conn:
+    async def _write(self, scope: str, stmt: Any) -> int:
+        async with self._tx(scope) as conn:
             return int((await conn.execute(stmt)).rowcount or 0)
 
     # ------------------------------------------------------------ tenants
@@ -109,21 +125,21 @@ class SqlDirectory:
     async def create_tenant(self, slug: str, name: str) -> Tenant:
         tenant = Tenant(id=new_id(), slug=slug, name=name, created_at=_now())
         try:
-            await self._write(insert(tenants).values(**tenant.model_dump()))
+            await self._write(tenant.id, insert(tenants).values(**tenant.model_dump()))
         except IntegrityError as exc:
             raise Conflict(f"tenant {slug!r} exists already") from exc
         return tenant
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        row = await self._one(select(tenants).where(tenants.c.id == tenant_id))
+        row = await self._one(tenant_id, select(tenants).where(tenants.c.id == tenant_id))
         return self._tenant(row) if row else None
 
     async def get_tenant_by_slug(self, slug: str) -> Tenant | None:
-        row = await self._one(select(tenants).where(tenants.c.slug == slug))
+        row = await self._one(PLATFORM, select(tenants).where(tenants.c.slug == slug))
         return self._tenant(row) if row else None
 
     async def list_tenant_ids(self) -> list[str]:
-        return [r.id for r in await self._all(select(tenants.c.id))]
+        return [r.id for r in await self._all(PLATFORM, select(tenants.c.id))]
 
     # ------------------------------------------------------------ users
 
@@ -150,7 +166,7 @@ class SqlDirectory:
         )
         try:
             await self._write(
-                insert(users).values(**user.model_dump(), password_hash=password_hash)
+                tenant_id, insert(users).values(**user.model_dump(), password_hash=password_hash)
             )
         except IntegrityError as exc:
             raise Conflict(f"{user.email} has an account in this tenant already") from exc
@@ -158,16 +174,19 @@ class SqlDirectory:
 
     async def get_user(self, tenant_id: str, user_id: str) -> User | None:
         row = await self._one(
-            select(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id)
+            tenant_id, select(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id)
         )
         return self._user(row) if row else None
 
     async def find_users_by_email(self, email: str) -> list[tuple[User, str | None]]:
-        rows = await self._all(select(users).where(users.c.email == email.strip().lower()))
+        rows = await self._all(
+            PLATFORM, select(users).where(users.c.email == email.strip().lower())
+        )
         return [(self._user(r), r.password_hash) for r in rows]
 
     async def set_password_hash(self, tenant_id: str, user_id: str, password_hash: str) -> None:
         await self._write(
+            tenant_id,
             update(users)
             .where(users.c.tenant_id == tenant_id, users.c.id == user_id)
             .values(password_hash=password_hash)
@@ -188,7 +207,8 @@ class SqlDirectory:
 
     async def _mailbox_by_name(self, tenant_id: str, name: str) -> Mailbox | None:
         row = await self._one(
-            select(mailboxes).where(mailboxes.c.tenant_id == tenant_id, mailboxes.c.name == name)
+            tenant_id,
+            select(mailboxes).where(mailboxes.c.tenant_id == tenant_id, mailboxes.c.name == name),
         )
         return self._mailbox(row) if row else None
 
@@ -200,7 +220,7 @@ class SqlDirectory:
             id=new_id(), tenant_id=tenant_id, name=name, provider=provider, created_at=_now()
         )
         try:
-            await self._write(insert(mailboxes).values(**box.model_dump(), config={}))
+            await self._write(tenant_id, insert(mailboxes).values(**box.model_dump(), config={}))
             return box
         except IntegrityError:  # created meanwhile by another process: take that one
             found = await self._mailbox_by_name(tenant_id, name)
@@ -209,6 +229,7 @@ class SqlDirectory:
 
     async def get_mailbox(self, tenant_id: str, mailbox_id: str) -> Mailbox | None:
         row = await self._one(
+            tenant_id,
             select(mailboxes).where(
                 mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id
             )
@@ -217,12 +238,14 @@ class SqlDirectory:
 
     async def list_mailboxes(self, tenant_id: str) -> list[Mailbox]:
         rows = await self._all(
-            select(mailboxes).where(mailboxes.c.tenant_id == tenant_id).order_by(mailboxes.c.name)
+            tenant_id,
+            select(mailboxes).where(mailboxes.c.tenant_id == tenant_id).order_by(mailboxes.c.name),
         )
         return [self._mailbox(r) for r in rows]
 
     async def get_sync_state(self, tenant_id: str, mailbox_id: str) -> dict[str, object]:
         row = await self._one(
+            tenant_id,
             select(sync_state.c.state).where(
                 sync_state.c.tenant_id == tenant_id, sync_state.c.mailbox_id == mailbox_id
             )
@@ -232,7 +255,7 @@ class SqlDirectory:
     async def set_sync_state(
         self, tenant_id: str, mailbox_id: str, state: dict[str, object]
     ) -> None:
-        async with self.engine.begin() as conn:
+        async with self._tx(tenant_id) as conn:
             done = await conn.execute(
                 update(sync_state)
                 .where(sync_state.c.tenant_id == tenant_id, sync_state.c.mailbox_id == mailbox_id)
@@ -251,6 +274,7 @@ class SqlDirectory:
         self, tenant_id: str, user_id: str, token_hash: str, family: str, expires_at: datetime
     ) -> None:
         await self._write(
+            tenant_id,
             insert(refresh_tokens).values(
                 token_hash=token_hash,
                 tenant_id=tenant_id,
@@ -262,7 +286,7 @@ class SqlDirectory:
 
     async def use_refresh_token(self, token_hash: str) -> tuple[str, str, str] | None:
         now = _now()
-        async with self.engine.begin() as conn:
+        async with self._tx(PLATFORM) as conn:
             row = (
                 await conn.execute(
                     select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
@@ -295,6 +319,7 @@ class SqlDirectory:
 
     async def revoke_refresh_family(self, family: str) -> None:
         await self._write(
+            PLATFORM,
             update(refresh_tokens)
             .where(refresh_tokens.c.family == family, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=_now())
@@ -314,6 +339,7 @@ class SqlDirectory:
     ) -> None:
         with contextlib.suppress(IntegrityError):  # the same event again: recorded once
             await self._write(
+                tenant_id,
                 insert(audit_log).values(
                     event_id=event_id,
                     tenant_id=tenant_id,
@@ -327,6 +353,7 @@ class SqlDirectory:
 
     async def list_audit(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]:
         rows = await self._all(
+            tenant_id,
             select(audit_log)
             .where(audit_log.c.tenant_id == tenant_id)
             .order_by(audit_log.c.time.desc())
@@ -347,19 +374,28 @@ class SqlDirectory:
     # ------------------------------------------------------------ platform secrets
 
     async def get_secret(self, name: str) -> bytes | None:
-        row = await self._one(select(secrets.c.value).where(secrets.c.name == name))
+        row = await self._one(PLATFORM, select(secrets.c.value).where(secrets.c.name == name))
         return bytes(row.value) if row else None
 
     async def put_secret(self, name: str, value: bytes) -> None:
-        async with self.engine.begin() as conn:
+        async with self._tx(PLATFORM) as conn:
             done = await conn.execute(
                 update(secrets).where(secrets.c.name == name).values(value=value)
             )
             if not done.rowcount:
                 await conn.execute(insert(secrets).values(name=name, value=value))
 
+    async def create_secret(self, name: str, value: bytes) -> bytes:
+        """Store ``value`` unless the secret exists; returns the stored one (so processes
+        starting together all end up with the first writer's value)."""
+        with contextlib.suppress(IntegrityError):
+            await self._write(PLATFORM, insert(secrets).values(name=name, value=value))
+        stored = await self.get_secret(name)
+        assert stored is not None
+        return stored
+
     async def ping(self) -> None:
-        await self._one(select(1))
+        await self._one(PLATFORM, select(1))
 
     async def close(self) -> None:
         await self.engine.dispose()

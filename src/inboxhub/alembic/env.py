@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from inboxhub.adapters.db_tables import metadata
 
 config = context.config
+MIGRATION_LOCK = 0x1B0C_4B0B  # any constant shared by every inboxhub process
 
 
 def _run(connection: Connection) -> None:
@@ -20,6 +21,9 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Services started together may all migrate at once: one at a time.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

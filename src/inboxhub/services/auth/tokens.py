@@ -130,10 +130,8 @@ class TokenService:
 
     async def init(self) -> None:
         stored = await self.directory.get_secret(KEYS_SECRET)
-        if stored is None:
-            await self._save([_new_key()])
-            stored = await self.directory.get_secret(KEYS_SECRET)  # whoever wrote last wins
-            assert stored is not None
+        if stored is None:  # first start; every process starting now agrees on one key
+            stored = await self.directory.create_secret(KEYS_SECRET, self._encode([_new_key()]))
         self._load(stored)
 
     def _load(self, stored: bytes) -> None:
@@ -152,18 +150,18 @@ class TokenService:
             {k.kid: k.public for k in self.keys}, self.issuer, self.audience
         )
 
-    async def _save(self, keys: list[SigningKey]) -> None:
+    def _encode(self, keys: list[SigningKey]) -> bytes:
         data = json.dumps(
             [
                 {"kid": k.kid, "private_pem": _pem(k.private), "created_at": k.created_at}
                 for k in keys
             ]
         ).encode()
-        await self.directory.put_secret(KEYS_SECRET, self.box.encrypt(data))
+        return self.box.encrypt(data)
 
     async def rotate(self, keep: int = 3) -> None:
         """A new signing key; the previous ones stay valid for verification."""
-        await self._save([_new_key(), *self.keys][:keep])
+        await self.directory.put_secret(KEYS_SECRET, self._encode([_new_key(), *self.keys][:keep]))
         stored = await self.directory.get_secret(KEYS_SECRET)
         assert stored is not None
         self._load(stored)
