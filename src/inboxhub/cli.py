@@ -65,6 +65,15 @@ def import_(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="return once stored, before searchable")
     ] = False,
+    consumers: Annotated[
+        bool | None,
+        typer.Option(
+            "--consumers/--no-consumers",
+            help="run a processor and an indexer for the import (default: only on the "
+            "embedded bus; with Kafka the deployment's services consume)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Import local mail through the pipeline; returns when all of it is searchable."""
     from inboxhub.services.consumer_processes import ConsumerDied
@@ -72,7 +81,7 @@ def import_(
 
     settings = _settings()
     try:
-        result = asyncio.run(import_path(settings, path, mailbox, tenant, wait=not no_wait))
+        result = asyncio.run(import_path(settings, path, mailbox, tenant, not no_wait, consumers))
     except ConsumerDied as exc:
         console.print(f"[red]import stopped:[/] {exc}; what was stored is kept, run it again")
         raise typer.Exit(1) from None

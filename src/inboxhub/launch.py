@@ -8,7 +8,8 @@ adapters).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
+import os
 import signal
 
 import structlog
@@ -19,7 +20,6 @@ from rich.console import Console
 from inboxhub.ports import Record
 from inboxhub.runtime import (
     CONSUMER_SERVICES,
-    HTTP_SERVICES,
     Container,
     build_auth,
     open_container,
@@ -46,14 +46,6 @@ async def _http(app: FastAPI, host: str, port: int) -> None:
         proxy_headers=False,
     )
     await uvicorn.Server(config).serve()  # returns on SIGINT/SIGTERM
-
-
-async def _until_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def _stop(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
@@ -93,27 +85,41 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
 
 
 async def serve_one(settings: Settings, service: str, host: str, port: int) -> None:
+    """One service in this process. HTTP services serve their routes; the others
+    serve /healthz, /readyz and /metrics on the same port (for the orchestrator's
+    probes) while they consume or fetch. A consumer that dies takes the process
+    down, so the orchestrator restarts it instead of probing a zombie."""
     c = await open_container(settings)
     try:
         auth = await build_auth(c)
-        if service in HTTP_SERVICES:
-            if service in ("gateway", "auth"):
-                await _bootstrap(c, auth)
-            app = create_app(c, auth.tokens.verify_access, (service,), auth)
-            await _http(app, host, port)
-        elif service in CONSUMER_SERVICES:
-            stop = asyncio.Event()
+        if service in ("gateway", "auth"):
+            await _bootstrap(c, auth)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if service in CONSUMER_SERVICES:
             tasks = start_consumers(c, (service,), stop)
-            with contextlib.suppress(asyncio.CancelledError):
-                await _until_signal()
+        elif service == "fetcher":
+            tasks = [asyncio.create_task(run_scheduler(c, stop), name="fetcher")]
+        for task in tasks:
+            task.add_done_callback(functools.partial(_exit_if_died, stop))
+        app = create_app(c, auth.tokens.verify_access, (service,), auth)
+        log.info("inboxhub.serving", service=service, url=f"http://{host}:{port}")
+        try:
+            await _http(app, host, port)
+        finally:
             await _stop(tasks, stop)
-        else:
-            stop = asyncio.Event()
-            task = asyncio.create_task(run_scheduler(c, stop))
-            await _until_signal()
-            await _stop([task], stop)
     finally:
         await c.close()
+    if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
+        raise SystemExit(1)
+
+
+def _exit_if_died(stop: asyncio.Event, task: asyncio.Task[None]) -> None:
+    if stop.is_set():
+        return
+    error = None if task.cancelled() else task.exception()
+    log.error("inboxhub.worker_died", task=task.get_name(), error=repr(error))
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn stops; the process exits
 
 
 async def create_tenant(settings: Settings, slug: str, email: str, password: str) -> None:

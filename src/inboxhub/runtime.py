@@ -59,6 +59,15 @@ def make_bus(settings: Settings) -> EventBus:
         from inboxhub.adapters.bus_sqlite import SqliteEventBus
 
         return SqliteEventBus(_path(settings.bus_url), partitions=settings.bus_partitions)
+    if scheme == "kafka":
+        from inboxhub.adapters.bus_kafka import KafkaEventBus
+
+        return KafkaEventBus.from_url(
+            settings.bus_url,
+            partitions=settings.bus_partitions,
+            replication_factor=settings.bus_replication_factor,
+            retention_ms=settings.bus_retention_ms,
+        )
     raise UnsupportedUrl(f"no event bus adapter for {settings.bus_url!r}")
 
 
@@ -68,6 +77,14 @@ def make_blobs(settings: Settings) -> BlobStore:
         from inboxhub.adapters.blobs_fs import FsBlobStore
 
         return FsBlobStore(_path(settings.blob_url))
+    if scheme == "s3":
+        from inboxhub.adapters.blobs_s3 import S3BlobStore
+
+        return S3BlobStore.from_url(
+            settings.blob_url,
+            sse=settings.blob_sse or None,
+            sse_kms_key_id=settings.blob_sse_kms_key_id or None,
+        )
     raise UnsupportedUrl(f"no blob store adapter for {settings.blob_url!r}")
 
 
@@ -77,7 +94,14 @@ def make_emails(settings: Settings) -> EmailStore:
         from inboxhub.adapters.docs_sqlite import SqliteEmailStore
 
         return SqliteEmailStore(_path(settings.documents_url))
+    if scheme in ("mongodb", "mongodb+srv"):
+        from inboxhub.adapters.docs_mongo import MongoEmailStore
+
+        return MongoEmailStore.from_url(settings.documents_url)
     raise UnsupportedUrl(f"no document store adapter for {settings.documents_url!r}")
+
+
+ELASTIC_SCHEMES = ("elasticsearch", "elasticsearchs", "opensearch", "opensearchs", "http", "https")
 
 
 def make_search(settings: Settings) -> SearchIndex:
@@ -86,13 +110,23 @@ def make_search(settings: Settings) -> SearchIndex:
         from inboxhub.adapters.search_fts import FtsSearchIndex
 
         return FtsSearchIndex(_path(settings.search_url))
+    if scheme in ELASTIC_SCHEMES:
+        from inboxhub.adapters.search_elastic import ElasticSearchIndex
+
+        return ElasticSearchIndex.from_url(settings.search_url)
     raise UnsupportedUrl(f"no search adapter for {settings.search_url!r}")
 
 
 async def make_directory(settings: Settings) -> Directory:
     from inboxhub.adapters.db import SqlDirectory
 
-    return await SqlDirectory.open(settings.database_url)
+    scheme = urlparse(settings.database_url).scheme
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise UnsupportedUrl(
+            f"no relational adapter for {settings.database_url!r} "
+            "(sqlite+aiosqlite:// or postgresql+asyncpg://)"
+        )
+    return await SqlDirectory.open(settings.database_url, run_migrations=settings.auto_migrate)
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

@@ -39,8 +39,12 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
-    # Event bus behaviour shared by every adapter.
+    # Event bus behaviour shared by every adapter. Partitions bound how many members of
+    # one consumer group work at once (Kafka); replication and retention apply to
+    # the topics inboxhub creates.
     bus_partitions: int = 4
+    bus_replication_factor: int = 1
+    bus_retention_ms: int | None = None  # None: the broker's default
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     consumer_batch_size: int = 1024
@@ -51,6 +55,14 @@ class Settings(BaseSettings):
     max_mime_depth: int = 40
     max_header_bytes: int = 1024 * 1024
     processor_workers: int = Field(default=0, description="parse processes; 0 = auto")
+
+    # Server-side encryption for the S3 blob store: "", "AES256" or "aws:kms".
+    blob_sse: str = ""
+    blob_sse_kms_key_id: str = ""
+
+    # Bring the relational schema to head on start. The distributed deployment runs
+    # `inboxhub migrate` once (a job) and may switch this off in the services.
+    auto_migrate: bool = True
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
+from prometheus_client import Counter
 
 from inboxhub.domain.events import dlq_topic
 from inboxhub.ports import EventBus, Record
@@ -24,6 +25,8 @@ Handler = Callable[[list[Record]], Awaitable[None]]
 MAX_BACKOFF = 30.0
 REPLAY_GROUP = "dlq-replay"
 BATCH_ATTEMPTS = 2  # then each record alone, so one poison record costs little
+CONSUMED = Counter("inboxhub_consumer_records_total", "Records handled and committed", ["group"])
+DEAD_LETTERED = Counter("inboxhub_consumer_dead_letters_total", "Records sent to T.dlq", ["topic"])
 
 
 async def _attempt(
@@ -60,6 +63,7 @@ async def _dead_letter(bus: EventBus, record: Record, error: Exception, attempts
         "original_offset": str(record.offset),
     }
     await bus.publish(dlq_topic(record.topic), [record.envelope], headers)
+    DEAD_LETTERED.labels(record.topic).inc()
     log.error(
         "consumer.dead_letter",
         topic=record.topic,
@@ -121,6 +125,7 @@ async def run_consumer(
             ahead = asyncio.create_task(subscription.fetch(batch_size, fetch_timeout))
             await process_batch(bus, handler, records, max_attempts, backoff_seconds, stop)
             await subscription.commit(records)
+            CONSUMED.labels(group).inc(len(records))
     finally:
         stopping.cancel()
         if ahead is not None:  # fetched, never handled nor committed: redelivered later

@@ -1,10 +1,12 @@
 """``inboxhub import``: a local archive into a mailbox, through the whole pipeline.
 
-The import runs the processor and the indexer as child processes that join their
-consumer groups (``services/consumer_processes.py``), so the import completes
-whether or not an ``inboxhub run`` shares the data dir (if one does, the
-partitions are shared out between them). It returns once every event it published
-has been consumed by both groups, i.e. every message is searchable.
+On the embedded bus the import runs the processor and the indexer as child
+processes that join their consumer groups (``services/consumer_processes.py``), so
+the import completes whether or not an ``inboxhub run`` shares the data dir (if one
+does, the partitions are shared out between them). On a shared broker the
+deployment's own processor and indexer services consume, and the import only
+publishes (``--consumers`` forces either way). It returns once every event it
+published has been consumed by both groups, i.e. every message is searchable.
 """
 
 from __future__ import annotations
@@ -80,17 +82,31 @@ async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerP
         progress.update(task, total=1, completed=1)
 
 
+def embedded_bus(settings: Settings) -> bool:
+    return settings.bus_url.startswith("sqlite:")
+
+
 async def import_path(
-    settings: Settings, path: Path, mailbox_name: str, tenant_slug: str, wait: bool = True
+    settings: Settings,
+    path: Path,
+    mailbox_name: str,
+    tenant_slug: str,
+    wait: bool = True,
+    consumers: bool | None = None,
 ) -> ImportSummary:
+    """``consumers``: run the processor and indexer as children (None: only on the
+    embedded bus, where nothing else may be consuming)."""
     if not path.exists():
         raise InvalidInput(f"{path} does not exist")
+    if consumers is None:
+        consumers = embedded_bus(settings)
     c = await open_container(settings)
     try:
         # The children's routine INFO lines would tear the progress bars; warnings show.
         quiet = settings.model_copy(update={"log_level": "WARNING"})
         quiet = quiet if settings.log_level.upper() == "INFO" else settings
-        with consumer_processes(quiet, ("processor", "indexer") if wait else ()) as children:
+        services = ("processor", "indexer") if wait and consumers else ()
+        with consumer_processes(quiet, services) as children:
             mailbox = await open_mailbox(c, tenant_slug, mailbox_name)
             await remember_source(c, mailbox, path)
             columns = (
