@@ -19,7 +19,7 @@ from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.audit.routes import build_router as audit_router
 from inboxhub.services.auth import AuthService
 from inboxhub.services.auth.routes import build_router as auth_router
-from inboxhub.services.gateway import health, problems
+from inboxhub.services.gateway import health, problems, request_ids
 from inboxhub.services.notifications.routes import build_router as events_router
 from inboxhub.services.tenants.routes import build_router as tenants_router
 
@@ -40,6 +40,7 @@ def create_app(
     app.state.verify_token = verify_token
     problems.install(app)
     health.install_metrics(app)
+    request_ids.install(app)
     app.include_router(
         health.build_router(
             {
