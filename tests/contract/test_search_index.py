@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import Filter, MatchAll
 from inboxhub.ports import SearchIndex
-from tests.contract.adapters import SEARCH_INDEXES, Ctx
+from tests.contract.adapters import SEARCH_INDEXES, Ctx, search_elastic
 from tests.support.documents import search_doc
 
 
@@ -239,3 +241,127 @@ async def test_facets_count_every_match_not_just_the_page(index: SearchIndex) ->
     everything = await index.search("t1", MatchAll(), ["g", "h"], 1, facets=True)
     assert everything.facets["year"] == {"2024": 2, "2023": 1, "2022": 1}
     assert (await index.search("t1", MatchAll(), ["g"], 1)).facets == {}, "only when asked"
+
+
+async def test_same_email_id_in_two_tenants_stays_apart(index: SearchIndex) -> None:
+    await index.index_many([search_doc(1, tenant="t2", subject="Other tenant's twin")])
+    assert await ids(index, "twin") == []
+    assert await ids(index, "twin", tenant="t2") == ["e00001"]
+    assert await ids(index, "quarterly") == ["e00001"], "t1's e00001 is untouched"
+    assert await index.existing_ids("t2", ["e00001", "e00002"]) == {"e00001"}
+    assert await index.delete_many("t2", ["e00001"]) == 1
+    assert await ids(index, "quarterly") == ["e00001"]
+    assert await index.existing_ids("t1", ["e00001"]) == {"e00001"}
+    assert await index.count("t2") == 1 and await index.count("t1") == 5
+    assert await index.delete_tenant("t2") == 1
+    assert await index.count("t1") == 5
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("budget OR -approved", {"e00001", "e00002", "e00003", "e00004"}),
+        ("pizza OR -budget", {"e00002", "e00003"}),
+        ("-budget -pizza", {"e00002"}),
+        ("-(budget OR pizza)", {"e00002"}),
+        ("{pizza resume} -cv", {"e00003"}),
+        ("subject:(budget review)", {"e00001"}),
+        ("subject:(budget -review)", {"e00004"}),
+        ("-subject:budget", {"e00002", "e00003"}),
+        ("body:budget", {"e00004"}),
+        ("filename:xlsx", {"e00004"}),
+        ("filename:budget-2024", {"e00004"}),
+        ("subject:numbers", set()),
+        ("from:example.net", {"e00002"}),
+        ("from:zoe@hr.example.net -cv", set()),
+        ("to:team", {"e00003"}),
+        ("hr.exam*", {"e00002"}),
+        ("zo*", {"e00002"}),
+        ("to:tea*", {"e00003"}),
+        ('"the budget is final"', {"e00004"}),
+        ('"budget final"', set()),
+        ("script alert", {"e00003"}),
+        ("budget AND approved", set()),  # AND is a word, as in Gmail
+        ("approved budget OR nothing", {"e00004"}),
+        ("- * budget", {"e00001", "e00004"}),
+    ],
+)
+async def test_the_same_queries_find_the_same_emails(
+    index: SearchIndex, q: str, expected: set[str]
+) -> None:
+    assert set(await ids(index, q)) == expected
+    assert set(await ids(index, q, order="date")) == expected
+
+
+async def test_prefix_and_field_matches_are_highlighted(index: SearchIndex) -> None:
+    page = await index.search("t1", parse_query("budg*"), ["inbox"], 10)
+    assert {h.id for h in page.hits} == {"e00001", "e00004"}
+    assert all("<mark>" in h.highlights["subject"][0] for h in page.hits)
+    page = await index.search("t1", parse_query("from:zoe"), ["inbox"], 10)
+    [hit] = page.hits
+    assert set(hit.highlights) == {"from"} and "<mark>" in hit.highlights["from"][0]
+
+
+async def test_date_order_is_newest_first_and_filters_alone_are_listed(index: SearchIndex) -> None:
+    assert await ids(index, "budget", order="date") == ["e00004", "e00001"]
+    page = await index.search("t1", parse_query("is:unread"), ["inbox"], 10, order="relevance")
+    assert [h.id for h in page.hits] == ["e00004", "e00003", "e00002", "e00001"]
+    assert all(h.highlights == {} for h in page.hits)
+
+
+async def test_a_cursor_from_elsewhere_is_refused(index: SearchIndex) -> None:
+    for cursor in ("not-a-cursor", "%%%"):
+        with pytest.raises(InvalidInput):
+            await index.search("t1", parse_query("budget"), ["inbox"], 1, cursor)
+
+
+# ---------------------------------------------------------------- Elasticsearch only
+
+
+async def test_elastic_bulk_resends_only_the_rejected_items(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server takes the first document and rejects the others as overloaded
+    (429): the retry carries only those, and all are searchable in the end."""
+    s = search_elastic(Ctx(tmp_path, request), backoff=0.01)
+    real_bulk = s.client.bulk
+    bodies: list[bytes] = []
+
+    async def overloaded_once(*, body: bytes, **params: Any) -> Any:
+        bodies.append(body)
+        lines = body.splitlines(keepends=True)
+        if len(bodies) > 1:
+            return await real_bulk(body=body, **params)
+        taken = await real_bulk(body=b"".join(lines[:2]), **params)
+        rejected = {"index": {"status": 429, "error": {"type": "es_rejected_execution_exception"}}}
+        return {"errors": True, "items": [*taken["items"], *[rejected] * (len(lines) // 2 - 1)]}
+
+    monkeypatch.setattr(s.client, "bulk", overloaded_once)
+    try:
+        await s.index_many([search_doc(n, subject=f"retried {n}") for n in (1, 2, 3)])
+        assert len(bodies) == 2 and len(bodies[1].splitlines()) == 4, "two documents resent"
+        assert set(await ids(s, "retried")) == {"e00001", "e00002", "e00003"}
+    finally:
+        await s.close()
+
+
+async def test_elastic_bulk_gives_up_after_its_attempts(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inboxhub.adapters.search_elastic import BulkFailed
+
+    s = search_elastic(Ctx(tmp_path, request), backoff=0.0, attempts=3)
+    calls: list[bytes] = []
+
+    async def always_overloaded(*, body: bytes, **params: Any) -> Any:
+        calls.append(body)
+        rejected = {"index": {"status": 503, "error": {"type": "unavailable_shards_exception"}}}
+        return {"errors": True, "items": [rejected] * (len(body.splitlines()) // 2)}
+
+    monkeypatch.setattr(s.client, "bulk", always_overloaded)
+    try:
+        with pytest.raises(BulkFailed) as failed:
+            await s.index_many([search_doc(1), search_doc(2)])
+        assert len(calls) == 3 and len(failed.value.failures) == 2
+    finally:
+        await s.close()
