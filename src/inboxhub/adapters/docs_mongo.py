@@ -1,0 +1,305 @@
+"""Email documents in MongoDB (the production adapter), over pymongo's async client.
+
+One BSON document per email: every field of ``EmailDocument`` (by alias, so the
+sender is ``from``) as a real BSON value, datetimes as BSON dates in UTC, and
+
+* ``_id`` = ``"<tenant_id>/<email id>"``. The contract lets two tenants hold the
+  same email id (each tenant is its own key space, as in the SQLite adapter), so
+  the tenant is part of the key: one tenant's write can never replace another's
+  document, and even the ``_id`` index leads with the tenant (DESIGN §5). Tenant
+  ids never contain ``/`` (blob keys ``t/<tenant_id>/…`` rely on that too; ``key``
+  refuses one that does), so the key is unambiguous; within one tenant, ``_id``
+  orders exactly as ``id``.
+* ``tenant_id`` in every filter and first in every secondary index, created once,
+  idempotently, before the first operation.
+
+BSON dates have millisecond precision: a datetime comes back timezone-aware UTC,
+cut (floored) to the millisecond. List order and cursors use the stored value, so
+keyset pages stay exact.
+
+MongoDB refuses documents over 16 MiB, while the parser keeps messages up to
+64 MiB. A document that would not fit is stored with its largest parts (bodies,
+header and address lists) shortened, and a note in ``parse_errors``; the raw
+``.eml`` in the blob store still holds all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import bson
+from pymongo import DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from inboxhub.domain.encoded import SUMMARY_FIELDS, EncodedEmail
+from inboxhub.domain.models import EmailDocument, EmailSummary, Flags
+from inboxhub.ports import ListCursor
+
+Doc = dict[str, Any]
+
+DEFAULT_DATABASE = "inboxhub"
+DEFAULT_COLLECTION = "emails"
+WRITE_BATCH = 1000  # documents per bulk_write: bounds the memory of one round trip
+
+# The list view, by the names stored (aliases): what ``summaries`` and ``list`` read.
+SUMMARY_PROJECTION: Doc = {
+    "_id": False,
+    **{EmailSummary.model_fields[f].alias or f: True for f in SUMMARY_FIELDS},
+}
+WHOLE_PROJECTION: Doc = {"_id": False}
+
+INDEXES = [
+    # list per mailbox (and across several: one sorted range per mailbox, merged)
+    IndexModel(
+        [("tenant_id", 1), ("mailbox_id", 1), ("sort_date", DESCENDING), ("_id", DESCENDING)],
+        name="tenant_mailbox_date",
+    ),
+    # list across every mailbox of the tenant
+    IndexModel(
+        [("tenant_id", 1), ("sort_date", DESCENDING), ("_id", DESCENDING)], name="tenant_date"
+    ),
+    # replies and duplicates by Message-ID (the model has no thread id yet)
+    IndexModel([("tenant_id", 1), ("message_id", 1)], name="tenant_message_id"),
+]
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
+DOCUMENT_BUDGET = MAX_DOCUMENT_BYTES - 64 * 1024  # room for the note fit() adds
+# Below this many characters of JSON a document cannot reach the limit in BSON: a
+# character is at most 4 bytes of UTF-8, and BSON's overhead makes at worst ~4.5
+# bytes of a JSON character (arrays of empty strings), so only bigger ones are measured.
+SURELY_FITS_CHARS = 2 * 1024 * 1024
+# What may be shortened to fit: the bodies, and the lists a hostile header can blow up.
+SHRINKABLE = ("text", "html", "headers", "references", "to", "cc", "bcc", "reply_to")
+DATE_FIELDS = ("date", "received_at")  # besides sort_date, which EncodedEmail carries
+
+
+def key(tenant_id: str, email_id: str) -> str:
+    """The ``_id`` of a tenant's email. A tenant id with a ``/`` could make another
+    tenant's key (``a`` + ``b/c`` = ``a/b`` + ``c``), so it is refused."""
+    if "/" in tenant_id:
+        raise ValueError(f"tenant id {tenant_id!r} contains '/'")
+    return f"{tenant_id}/{email_id}"
+
+
+def fit(doc: Doc, limit: int = DOCUMENT_BUDGET) -> Doc:
+    """``doc`` itself if its BSON fits in ``limit`` bytes, else a copy with its largest
+    fields shortened (biggest first, by just the excess) and a note in ``parse_errors``.
+    A document that no shortening can fit is left for the driver to refuse."""
+    size = len(bson.encode(doc))
+    if size <= limit:
+        return doc
+    doc = dict(doc)
+    before = {name: len(doc[name]) for name in SHRINKABLE if doc.get(name)}
+    while size > limit:
+        weights = {name: len(bson.encode({"": doc[name]})) for name in SHRINKABLE if doc.get(name)}
+        if not weights:
+            return doc
+        name = max(weights, key=weights.__getitem__)
+        value = doc[name]
+        keep = int(len(value) * max(0.0, 1 - (size - limit) / weights[name]))
+        doc[name] = value[: min(keep, len(value) - 1)]
+        size = len(bson.encode(doc))
+    cut = [f"{name} {n} -> {len(doc[name])}" for name, n in before.items() if len(doc[name]) < n]
+    doc["parse_errors"] = [
+        *doc.get("parse_errors", []),
+        f"document over MongoDB's {MAX_DOCUMENT_BYTES} bytes: shortened {', '.join(cut)} "
+        "(the raw message keeps it all)",
+    ]
+    return doc
+
+
+class MongoEmailStore:
+    indexes: ClassVar[list[IndexModel]] = INDEXES
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Doc],
+        database: str = DEFAULT_DATABASE,
+        collection: str = DEFAULT_COLLECTION,
+        batch_size: int = WRITE_BATCH,
+    ) -> None:
+        self.client = client
+        self.db = client[database]
+        self.emails: AsyncCollection[Doc] = self.db[collection]
+        self.batch_size = batch_size
+        self._indexed = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        collection: str = DEFAULT_COLLECTION,
+        batch_size: int = WRITE_BATCH,
+        **client_options: Any,
+    ) -> MongoEmailStore:
+        """``mongodb://host:port/database?options`` (or ``mongodb+srv://``): the
+        database from the path ("inboxhub" if none), everything else to the driver.
+        Connecting is lazy: nothing touches the network until the first call."""
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(url, tz_aware=True, **client_options)
+        database = client.get_default_database(DEFAULT_DATABASE).name
+        return cls(client, database, collection, batch_size)
+
+    async def _ready(self) -> AsyncCollection[Doc]:
+        # create_indexes is idempotent (an index that exists as asked is left alone);
+        # two first calls racing both send it, which is harmless.
+        if not self._indexed:
+            await self.emails.create_indexes(self.indexes)
+            self._indexed = True
+        return self.emails
+
+    # ------------------------------------------------------------ writes
+
+    async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
+        # not the hot path (the processor writes encoded documents): measure every one
+        await self._write((e.tenant_id, e.id, True, e.model_dump(by_alias=True)) for e in emails)
+
+    async def upsert_encoded(self, emails: Sequence[EncodedEmail]) -> None:
+        def decode(e: EncodedEmail) -> Doc:
+            doc: Doc = json.loads(e.document_json)
+            doc["sort_date"] = e.sort_date
+            for name in DATE_FIELDS:
+                if (value := doc.get(name)) is not None:
+                    doc[name] = datetime.fromisoformat(value)
+            return doc
+
+        await self._write(
+            (e.tenant_id, e.id, len(e.document_json) >= SURELY_FITS_CHARS, decode(e))
+            for e in emails
+        )
+
+    async def _write(self, docs: Iterable[tuple[str, str, bool, Doc]]) -> None:
+        """Replace-or-insert each document by key, in unordered bulk writes. The last
+        copy of a key in one call wins: duplicates are dropped before writing, so the
+        server's freedom to reorder an unordered batch cannot change the outcome."""
+        latest: dict[str, Doc] = {}
+        for tenant_id, email_id, may_be_too_big, doc in docs:
+            _id = doc["_id"] = key(tenant_id, email_id)  # the driver writes _id first
+            latest.pop(_id, None)  # re-insert: the dict keeps the order of last copies
+            latest[_id] = fit(doc) if may_be_too_big else doc
+        if not latest:
+            return
+        emails = await self._ready()
+        ops = [ReplaceOne({"_id": k}, d, upsert=True) for k, d in latest.items()]
+        for start in range(0, len(ops), self.batch_size):
+            await emails.bulk_write(ops[start : start + self.batch_size], ordered=False)
+
+    async def set_flags(self, tenant_id: str, email_id: str, flags: Flags) -> bool:
+        emails = await self._ready()
+        result = await emails.update_one(
+            {"_id": key(tenant_id, email_id), "tenant_id": tenant_id},
+            {"$set": {"flags": flags.model_dump()}},
+        )
+        return result.matched_count > 0
+
+    async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        emails = await self._ready()
+        result = await emails.delete_many(self._by_ids(tenant_id, ids))
+        return result.deleted_count
+
+    async def delete_tenant(self, tenant_id: str) -> int:
+        emails = await self._ready()
+        result = await emails.delete_many({"tenant_id": tenant_id})
+        return result.deleted_count
+
+    # ------------------------------------------------------------ reads
+
+    @staticmethod
+    def _by_ids(tenant_id: str, ids: Sequence[str]) -> Doc:
+        return {"_id": {"$in": [key(tenant_id, i) for i in set(ids)]}, "tenant_id": tenant_id}
+
+    async def _find_by_ids(
+        self, tenant_id: str, ids: Sequence[str], projection: Doc
+    ) -> dict[str, Doc]:
+        if not ids:
+            return {}
+        emails = await self._ready()
+        return {d["id"]: d async for d in emails.find(self._by_ids(tenant_id, ids), projection)}
+
+    async def get(self, tenant_id: str, email_id: str) -> EmailDocument | None:
+        emails = await self._ready()
+        found = await emails.find_one(
+            {"_id": key(tenant_id, email_id), "tenant_id": tenant_id}, WHOLE_PROJECTION
+        )
+        return None if found is None else EmailDocument.model_validate(found)
+
+    async def get_many(self, tenant_id: str, ids: Sequence[str]) -> list[EmailDocument]:
+        found = await self._find_by_ids(tenant_id, ids, WHOLE_PROJECTION)
+        return [EmailDocument.model_validate(found[i]) for i in ids if i in found]
+
+    async def summaries(self, tenant_id: str, ids: Sequence[str]) -> list[EmailSummary]:
+        found = await self._find_by_ids(tenant_id, ids, SUMMARY_PROJECTION)
+        return [EmailSummary.model_validate(found[i]) for i in ids if i in found]
+
+    @staticmethod
+    def _in_mailboxes(tenant_id: str, mailbox_ids: Sequence[str]) -> Doc:
+        boxes = sorted(set(mailbox_ids))
+        # one mailbox as an equality: the same plan on MongoDB, an index range on
+        # SecantusDB (which treats any $in as unbounded)
+        return {
+            "tenant_id": tenant_id,
+            "mailbox_id": boxes[0] if len(boxes) == 1 else {"$in": boxes},
+        }
+
+    async def _page(self, query: Doc, limit: int) -> list[EmailSummary]:
+        emails = await self._ready()
+        cursor = (
+            emails.find(query, SUMMARY_PROJECTION)
+            .sort([("sort_date", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [EmailSummary.model_validate(d) async for d in cursor]
+
+    async def list(
+        self,
+        tenant_id: str,
+        mailbox_ids: Sequence[str],
+        limit: int,
+        after: ListCursor | None = None,
+    ) -> list[EmailSummary]:
+        if not mailbox_ids or limit <= 0:
+            return []
+        query = self._in_mailboxes(tenant_id, mailbox_ids)
+        if after is None:
+            return await self._page(query, limit)
+        # Strictly after (date, id), newest first: the emails that share the cursor's
+        # date with a smaller id, then those older, as two single index ranges asked
+        # together. (One query with an $or is as good on MongoDB, but SecantusDB
+        # plans a top-level $or as a scan of the whole collection.)
+        ties, older = await asyncio.gather(
+            self._page(
+                {**query, "sort_date": after.sort_date, "_id": {"$lt": key(tenant_id, after.id)}},
+                limit,
+            ),
+            self._page({**query, "sort_date": {"$lt": after.sort_date}}, limit),
+        )
+        return (ties + older)[:limit]
+
+    async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int:
+        if mailbox_ids is not None and not mailbox_ids:
+            return 0
+        query: Doc = (
+            {"tenant_id": tenant_id}
+            if mailbox_ids is None
+            else self._in_mailboxes(tenant_id, mailbox_ids)
+        )
+        emails = await self._ready()
+        return await emails.count_documents(query)
+
+    async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
+        found = await self._find_by_ids(tenant_id, ids, {"_id": False, "id": True})
+        return set(found)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def close(self) -> None:
+        await self.client.close()
