@@ -8,7 +8,7 @@ All methods that take a ``tenant_id`` never return or touch another tenant's dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -117,6 +117,28 @@ class BlobStore(Protocol):
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes]:
         """``get`` for a batch, in the order of ``keys``; NotFound if any is missing."""
+        ...
+
+    def stream(self, key: str, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """The bytes as an async generator of chunks of at most ``chunk_size`` (for
+        serving large objects without holding them in memory): ``async for chunk in
+        blobs.stream(key)``. Raises ``NotFound`` at the first iteration if there are
+        none. It may hold a connection while open: a caller stopping early closes it
+        (``aclose``, as every async generator has)."""
+        ...
+
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A URL a client can GET the bytes from directly, without credentials, for
+        ``expires_in`` seconds; its answer carries ``Content-Disposition: attachment``
+        (with ``filename`` when given) and ``content_type`` when given. None when the
+        store has no such thing (the caller then serves the bytes itself). The URL is
+        not checked against the store: for a missing object it answers 404."""
         ...
 
     async def exists(self, key: str) -> bool: ...

@@ -89,6 +89,9 @@ def test_import_then_list_view_raw_attachment_search(server, tmp_path: Path) -> 
     assert att["filename"] == "contract ü.pdf" and att["size"] == len(PDF)
     got = client.get(f"/api/v1/emails/{contract['id']}/attachments/{att['id']}")
     assert got.content == PDF and got.headers["content-type"] == "application/pdf"
+    no_direct = client.get(f"/api/v1/emails/{contract['id']}/attachments/{att['id']}/url")
+    assert no_direct.status_code == 404, "the file store has no presigned URLs"
+    assert no_direct.headers["content-type"] == "application/problem+json"
     raw = client.get(f"/api/v1/emails/{contract['id']}/raw")
     assert raw.headers["content-type"].startswith("message/rfc822")
     assert raw.content in messages

@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
@@ -46,14 +46,17 @@ Location = tuple[str, int, int]  # pack (relative to root), offset, length
 _ZEROS_CHUNK = 1024 * 1024
 
 
-def _check(key: str) -> str:
+def check_key(key: str) -> str:
+    """``key`` if it is a good blob key (``/``-separated segments of letters, digits
+    and ``._@+=-``, none empty, ``.`` or ``..``); raises ``InvalidInput`` if not."""
     segments = key.split("/")
     if not key or any(not s or s in (".", "..") or not _SEGMENT.match(s) for s in segments):
         raise InvalidInput(f"bad blob key {key!r}")
     return key
 
 
-def _content_addressed(key: str) -> bool:
+def content_addressed(key: str) -> bool:
+    """Whether the key's last segment is a SHA-256 (hex): its bytes are its name's."""
     return _HASH.match(key.rsplit("/", 1)[-1]) is not None
 
 
@@ -102,10 +105,10 @@ class FsBlobStore:
         return out
 
     async def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
-        latest = {_check(key): data for key, data in items}  # the last write of a key wins
+        latest = {check_key(key): data for key, data in items}  # the last write of a key wins
         if not latest:
             return
-        present = await self._locate([k for k in latest if _content_addressed(k)], missing_ok=True)
+        present = await self._locate([k for k in latest if content_addressed(k)], missing_ok=True)
         todo = [(k, d) for k, d in latest.items() if k not in present]
         groups: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         for key, data in todo:
@@ -132,7 +135,7 @@ class FsBlobStore:
         garbage: list[Location] = []
         rows: list[tuple[str, str, int, int]] = []
         for key, loc in written:
-            if key in old and _content_addressed(key):
+            if key in old and content_addressed(key):
                 garbage.append(loc)
                 continue
             if key in old:
@@ -162,7 +165,7 @@ class FsBlobStore:
         return found
 
     async def _locate(self, keys: Sequence[str], missing_ok: bool = False) -> dict[str, Location]:
-        keys = [_check(k) for k in keys]
+        keys = [check_key(k) for k in keys]
         found = await self.db.run(lambda conn: self._rows(conn, keys)) if keys else {}
         if not missing_ok and (missing := [k for k in keys if k not in found]):
             raise NotFound(f"no blob {missing[0]}")
@@ -191,6 +194,30 @@ class FsBlobStore:
     async def get(self, key: str) -> bytes:
         [data] = await self.get_many([key])
         return data
+
+    async def stream(self, key: str, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        if chunk_size < 1:
+            raise InvalidInput("chunk_size must be positive")
+        [(pack, offset, length)] = (await self._locate([key])).values()
+        try:
+            fd = await asyncio.to_thread(os.open, self.root / pack, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"blob pack {pack} is gone") from None
+        try:
+            for start in range(offset, offset + length, chunk_size):
+                size = min(chunk_size, offset + length - start)
+                yield await asyncio.to_thread(os.pread, fd, size, start)
+        finally:
+            os.close(fd)
+
+    async def presigned_url(
+        self,
+        key: str,
+        expires_in: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        return None  # the bytes are only reachable through this process
 
     async def exists(self, key: str) -> bool:
         return bool(await self._locate([key], missing_ok=True))
@@ -247,11 +274,11 @@ class FsBlobStore:
             (self.root / pack).unlink(missing_ok=True)
 
     async def delete(self, key: str) -> None:
-        await self._drop("key = ?", [_check(key)])
+        await self._drop("key = ?", [check_key(key)])
 
     async def delete_prefix(self, prefix: str) -> int:
         if prefix:
-            _check(prefix.rstrip("/"))
+            check_key(prefix.rstrip("/"))
         count = await self._drop("key >= ? AND key < ?", [prefix, prefix + "\U0010ffff"])
         group = prefix.rstrip("/")
         if prefix.endswith("/") and group.count("/") == 1:  # a whole tenant: its directory

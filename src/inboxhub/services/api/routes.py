@@ -3,19 +3,24 @@ tenant's ids are simply not found (404, never 403)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from inboxhub.domain.errors import NotFound
 from inboxhub.domain.ids import attachment_blob_key
-from inboxhub.domain.models import EmailDocument
+from inboxhub.domain.models import Attachment, EmailDocument
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import resolve_mailboxes
 from inboxhub.ports import BlobStore, Directory, EmailStore, ListCursor, SearchIndex
 from inboxhub.services.api import cursor
 from inboxhub.services.api.schemas import (
+    DownloadUrl,
     EmailItem,
     EmailPage,
     EmailView,
@@ -30,6 +35,7 @@ UNTRUSTED_CONTENT_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "sandbox; default-src 'none'",
 }
+DOWNLOAD_URL_SECONDS = 300  # how long a direct download URL works
 
 
 @dataclass
@@ -53,6 +59,49 @@ class EmailApi:
         if doc is None:
             raise NotFound(f"no email {email_id}")
         return doc
+
+    async def attachment(
+        self, principal: Principal, email_id: str, attachment_id: str
+    ) -> Attachment:
+        doc = await self.email(principal, email_id)
+        att = next((a for a in doc.attachments if a.id == attachment_id), None)
+        if att is None:
+            raise NotFound(f"no attachment {attachment_id} in email {email_id}")
+        return att
+
+
+async def _download(
+    blobs: BlobStore, key: str, record: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[bytes, None]:
+    """``blobs.stream(key)`` with its first chunk already read, so that a missing blob
+    is a 404 before the response starts (not a download that breaks off), and then
+    the download ``record``-ed. The result closes the store's stream when it ends or
+    is closed (or, never started, when the stream is collected)."""
+    chunks = blobs.stream(key)
+    try:
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""  # an empty blob
+        await record()
+    except BaseException:
+        await _close(chunks)
+        raise
+
+    async def all_chunks() -> AsyncGenerator[bytes, None]:
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await _close(chunks)
+
+    return all_chunks()
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    if isinstance(chunks, AsyncGenerator):
+        await chunks.aclose()
 
 
 def _attachment_disposition(filename: str) -> str:
@@ -102,15 +151,20 @@ def build_router(api: EmailApi) -> APIRouter:
         email_id: str, request: Request, principal: Principal = Depends(current_principal)
     ) -> Response:
         doc = await api.email(principal, email_id)
-        data = await api.blobs.get(doc.blob_key)
-        await api.audit.record(
-            principal.tenant_id, principal.user_id, "email.download_raw", email_id, _ip(request)
+        record = partial(
+            api.audit.record,
+            principal.tenant_id,
+            principal.user_id,
+            "email.download_raw",
+            email_id,
+            _ip(request),
         )
+        body = await _download(api.blobs, doc.blob_key, record)
         headers = {
             **UNTRUSTED_CONTENT_HEADERS,
             "Content-Disposition": _attachment_disposition(f"{email_id}.eml"),
         }
-        return Response(data, media_type="message/rfc822", headers=headers)
+        return StreamingResponse(body, media_type="message/rfc822", headers=headers)
 
     @router.get(
         "/emails/{email_id}/attachments/{attachment_id}",
@@ -123,12 +177,9 @@ def build_router(api: EmailApi) -> APIRouter:
         request: Request,
         principal: Principal = Depends(current_principal),
     ) -> Response:
-        doc = await api.email(principal, email_id)
-        att = next((a for a in doc.attachments if a.id == attachment_id), None)
-        if att is None:
-            raise NotFound(f"no attachment {attachment_id} in email {email_id}")
-        data = await api.blobs.get(attachment_blob_key(principal.tenant_id, att.sha256))
-        await api.audit.record(
+        att = await api.attachment(principal, email_id, attachment_id)
+        record = partial(
+            api.audit.record,
             principal.tenant_id,
             principal.user_id,
             "attachment.download",
@@ -136,11 +187,52 @@ def build_router(api: EmailApi) -> APIRouter:
             _ip(request),
             attachment_id=attachment_id,
         )
+        key = attachment_blob_key(principal.tenant_id, att.sha256)
+        body = await _download(api.blobs, key, record)
         headers = {
             **UNTRUSTED_CONTENT_HEADERS,
             "Content-Disposition": _attachment_disposition(att.filename or "attachment"),
         }
-        return Response(data, media_type=att.content_type, headers=headers)
+        return StreamingResponse(body, media_type=att.content_type, headers=headers)
+
+    @router.get(
+        "/emails/{email_id}/attachments/{attachment_id}/url",
+        response_model=DownloadUrl,
+        responses={404: {"description": "No such attachment, or no direct downloads"}},
+    )
+    async def attachment_url(
+        email_id: str,
+        attachment_id: str,
+        request: Request,
+        response: Response,
+        principal: Principal = Depends(current_principal),
+    ) -> DownloadUrl:
+        """A URL the attachment downloads from directly (from the blob store, without
+        passing through this API), for the next five minutes. 404 when the blob store
+        has no such URLs (the embedded one): use the attachment's own endpoint."""
+        att = await api.attachment(principal, email_id, attachment_id)
+        expires_at = datetime.now(UTC) + timedelta(seconds=DOWNLOAD_URL_SECONDS)
+        url = await api.blobs.presigned_url(
+            attachment_blob_key(principal.tenant_id, att.sha256),
+            DOWNLOAD_URL_SECONDS,
+            filename=att.filename or "attachment",
+            content_type=att.content_type,
+        )
+        if url is None:
+            raise NotFound(
+                "this blob store has no direct download URLs: download the attachment "
+                f"from /api/v1/emails/{email_id}/attachments/{attachment_id}"
+            )
+        await api.audit.record(
+            principal.tenant_id,
+            principal.user_id,
+            "attachment.download_url",
+            email_id,
+            _ip(request),
+            attachment_id=attachment_id,
+        )
+        response.headers["Cache-Control"] = "no-store"  # the URL is a credential
+        return DownloadUrl(url=url, expires_at=expires_at)
 
     @router.get("/search", response_model=SearchResult)
     async def search(

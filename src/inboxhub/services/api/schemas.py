@@ -56,6 +56,13 @@ class EmailPage(BaseModel):
     next_cursor: str | None
 
 
+class DownloadUrl(BaseModel):
+    """A time-limited URL that downloads a file directly from the blob store."""
+
+    url: str
+    expires_at: datetime
+
+
 class SearchResult(BaseModel):
     items: list[SearchItem]
     next_cursor: str | None
