@@ -42,8 +42,16 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def mailbox_key(tenant_id: str, mailbox_id: str) -> str:
-    return f"{tenant_id}:{mailbox_id}"
+def message_key(tenant_id: str, mailbox_id: str, email_id: str) -> str:
+    """The key of a message's pipeline events (uploaded, index requested, processed).
+
+    Events of one message stay in order on one partition, and one mailbox's messages
+    spread over all partitions: a 100,000-message import of one mailbox keeps every
+    processor and indexer of the group busy, not just the one owning its partition.
+    (DESIGN §4 keys by mailbox; messages are independent, so per-message order is
+    the order that matters.)
+    """
+    return f"{tenant_id}:{mailbox_id}:{email_id}"
 
 
 class Envelope(BaseModel):

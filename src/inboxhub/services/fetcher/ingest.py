@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
-from inboxhub.domain.events import EML_UPLOADED, EmlUploaded, mailbox_key
+from inboxhub.domain.events import EML_UPLOADED, EmlUploaded, message_key
 from inboxhub.domain.ids import email_id, eml_blob_key, sha256_hex
 from inboxhub.ports import BlobStore, EmailStore, EventBus
 from inboxhub.providers.base import FetchedMessage
@@ -61,12 +61,11 @@ class Ingest:
         unique = {m.provider_message_id: m for m in batch}
         ids = {email_id(tenant_id, mailbox_id, pid): m for pid, m in unique.items()}
         done = await self.emails.existing_ids(tenant_id, list(ids))
-        todo = [m for eid, m in ids.items() if eid not in done]
-        digests = [m.sha256 or sha256_hex(m.data) for m in todo]
+        todo = [(eid, m) for eid, m in ids.items() if eid not in done]
+        digests = [m.sha256 or sha256_hex(m.data) for _, m in todo]
         await self.blobs.put_many(
-            [(eml_blob_key(tenant_id, d), m.data) for m, d in zip(todo, digests, strict=True)]
+            [(eml_blob_key(tenant_id, d), m.data) for (_, m), d in zip(todo, digests, strict=True)]
         )
-        key = mailbox_key(tenant_id, mailbox_id)
         envelopes = [
             EmlUploaded(
                 mailbox_id=mailbox_id,
@@ -76,8 +75,8 @@ class Ingest:
                 size=len(m.data),
                 flags=m.flags,
                 received_at=m.received_at,
-            ).envelope(tenant_id, key)
-            for m, d in zip(todo, digests, strict=True)
+            ).envelope(tenant_id, message_key(tenant_id, mailbox_id, eid))
+            for (eid, m), d in zip(todo, digests, strict=True)
         ]
         if envelopes:
             await self.bus.publish(EML_UPLOADED, envelopes)

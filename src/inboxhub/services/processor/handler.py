@@ -23,7 +23,7 @@ from inboxhub.domain.events import (
     EmlUploaded,
     Envelope,
     IndexRequested,
-    mailbox_key,
+    message_key,
 )
 from inboxhub.domain.ids import attachment_blob_key
 from inboxhub.mime.parse import ParseLimits
@@ -115,7 +115,7 @@ class Processor:
         index: list[Envelope] = []
         processed: list[Envelope] = []
         for e in emails:
-            key = mailbox_key(e.tenant_id, e.mailbox_id)
+            key = message_key(e.tenant_id, e.mailbox_id, e.id)
             index.append(
                 IndexRequested(mailbox_id=e.mailbox_id, email_id=e.id).envelope(e.tenant_id, key)
             )
