@@ -68,10 +68,10 @@ BUSES: dict[str, Callable[..., Any]] = {"sqlite": bus_sqlite, "kafka": bus_kafka
 # ---------------------------------------------------------------- blob store
 
 
-def blobs_s3(ctx: Ctx) -> Any:
+def blobs_s3(ctx: Ctx, **options: Any) -> Any:
     from inboxhub.adapters.blobs_s3 import S3BlobStore
 
-    return S3BlobStore.from_url(ctx.server("seaweedfs").url(ctx.name))
+    return S3BlobStore.from_url(ctx.server("seaweedfs").url(ctx.name), **options)
 
 
 BLOBS: dict[str, Factory] = {"fs": lambda ctx: FsBlobStore(ctx.tmp / "blobs"), "s3": blobs_s3}
@@ -80,10 +80,10 @@ LOCAL_BLOBS = ("fs",)
 # ---------------------------------------------------------------- email documents
 
 
-def emails_mongo(ctx: Ctx) -> Any:
+def emails_mongo(ctx: Ctx, **options: Any) -> Any:
     from inboxhub.adapters.docs_mongo import MongoEmailStore
 
-    return MongoEmailStore.from_url(ctx.server("secantus").url(ctx.name))
+    return MongoEmailStore.from_url(ctx.server("secantus").url(ctx.name), **options)
 
 
 EMAIL_STORES: dict[str, Factory] = {
@@ -99,10 +99,10 @@ def search_elastic_url(ctx: Ctx) -> str:
     return f"elasticsearch://{endpoint}?index_prefix={ctx.name}"
 
 
-def search_elastic(ctx: Ctx) -> Any:
+def search_elastic(ctx: Ctx, **options: Any) -> Any:
     from inboxhub.adapters.search_elastic import ElasticSearchIndex
 
-    return ElasticSearchIndex.from_url(search_elastic_url(ctx))
+    return ElasticSearchIndex.from_url(search_elastic_url(ctx), **options)
 
 
 SEARCH_INDEXES: dict[str, Factory] = {

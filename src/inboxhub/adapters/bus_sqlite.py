@@ -75,6 +75,11 @@ class SqliteEventBus:
         self._db: SqliteThread | None = None
 
     @property
+    def url(self) -> str:
+        """The bus URL (``INBOXHUB_BUS_URL``) that rebuilds this bus, e.g. in another process."""
+        return f"sqlite:///{self.path.absolute()}"
+
+    @property
     def db(self) -> SqliteThread:
         if self._db is None:
             self._db = SqliteThread(self.path, SCHEMA)

@@ -189,7 +189,7 @@ class SqlDirectory:
             tenant_id,
             update(users)
             .where(users.c.tenant_id == tenant_id, users.c.id == user_id)
-            .values(password_hash=password_hash)
+            .values(password_hash=password_hash),
         )
 
     # ------------------------------------------------------------ mailboxes
@@ -232,7 +232,7 @@ class SqlDirectory:
             tenant_id,
             select(mailboxes).where(
                 mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id
-            )
+            ),
         )
         return self._mailbox(row) if row else None
 
@@ -248,7 +248,7 @@ class SqlDirectory:
             tenant_id,
             select(sync_state.c.state).where(
                 sync_state.c.tenant_id == tenant_id, sync_state.c.mailbox_id == mailbox_id
-            )
+            ),
         )
         return dict(row.state) if row else {}
 
@@ -281,7 +281,7 @@ class SqlDirectory:
                 user_id=user_id,
                 family=family,
                 expires_at=expires_at,
-            )
+            ),
         )
 
     async def use_refresh_token(self, token_hash: str) -> tuple[str, str, str] | None:
@@ -322,7 +322,7 @@ class SqlDirectory:
             PLATFORM,
             update(refresh_tokens)
             .where(refresh_tokens.c.family == family, refresh_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
+            .values(revoked_at=_now()),
         )
 
     # ------------------------------------------------------------ audit
@@ -348,7 +348,7 @@ class SqlDirectory:
                     action=action,
                     object_id=object_id,
                     detail=detail,
-                )
+                ),
             )
 
     async def list_audit(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]:
@@ -357,7 +357,7 @@ class SqlDirectory:
             select(audit_log)
             .where(audit_log.c.tenant_id == tenant_id)
             .order_by(audit_log.c.time.desc())
-            .limit(limit)
+            .limit(limit),
         )
         return [
             {
