@@ -44,6 +44,7 @@ bench: $(TEST_STAMP)
 	bash bench/install-peers.sh
 	$(BIN)/python bench/parse_candidates.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest_distributed.py
 
 fuzz: $(TEST_STAMP)
 	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py

@@ -40,8 +40,7 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(
-            f"CREATE POLICY tenant_wall ON {table} "
-            f"USING ({column} = {SETTING} OR {SETTING} = '*')"
+            f"CREATE POLICY tenant_wall ON {table} USING ({column} = {SETTING} OR {SETTING} = '*')"
         )
 
 

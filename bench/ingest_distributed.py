@@ -1,0 +1,109 @@
+"""Ingest throughput of the distributed deployment, next to the embedded mode.
+
+Starts the real servers of ../shared/infra.md (PostgreSQL, SeaweedFS, noida-db for
+Kafka and Elasticsearch, SecantusDB), then for 1 and 2 processor instances runs the
+whole distributed deployment (every service its own process, Traefik in front) and
+times `inboxhub import` of one Maildir until every message is searchable. The
+embedded mode imports the same Maildir in the same run. One JSON line on stdout.
+
+The servers here are emulators and beta servers on a 2-core machine shared by every
+process: the numbers show how the distributed mode behaves and scales relative to
+the embedded one on the same box, not what Kafka/MongoDB/Elasticsearch clusters do.
+
+Usage: python bench/ingest_distributed.py [--count 2000] [--workdir bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.corpus import write_corpus
+from tests.support.distributed import Servers, deployment
+from tests.support.servers.noida import Noida
+from tests.support.servers.postgres import Postgres
+from tests.support.servers.seaweedfs import SeaweedS3
+from tests.support.servers.secantus import Secantus
+
+INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
+
+
+def embedded(maildir: Path, data: Path) -> float:
+    shutil.rmtree(data, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXHUB_")}
+    env.update({"INBOXHUB_DATA_DIR": str(data), "INBOXHUB_LOG_LEVEL": "WARNING"})
+    start = time.perf_counter()
+    subprocess.run(
+        [INBOXHUB, "import", str(maildir), "--mailbox", "bench"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
+
+
+def distributed(maildir: Path, root: Path, servers: Servers, processors: int) -> float:
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    replicas = {"processor": processors, "indexer": processors}
+    with deployment(root, servers, replicas) as d:
+        start = time.perf_counter()
+        done = d.import_maildir(maildir, "bench")
+        took = time.perf_counter() - start
+        if done.returncode:
+            raise SystemExit(f"import failed: {done.stderr[-2000:]}")
+        total = d.login().get("/api/v1/search", params={"q": ""}).json()["total"]
+        if total < len(list((maildir / "cur").iterdir())):
+            raise SystemExit(f"only {total} searchable")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=2_000)
+    ap.add_argument("--workdir", type=Path, default=Path("bench/out"))
+    args = ap.parse_args()
+    work = args.workdir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    maildir = write_corpus(work / f"maildir-{args.count}", args.count)
+
+    started = [Postgres().start(), SeaweedS3().start(), Noida().start(), Secantus().start()]
+    try:
+        servers = Servers(*started)  # type: ignore[arg-type]
+        rates = {
+            f"distributed_{n}_processors_emails_per_s": round(
+                args.count / distributed(maildir, work / f"distributed-{n}", servers, n), 1
+            )
+            for n in (1, 2)
+        }
+    finally:
+        for server in started:
+            server.stop()
+    rates["embedded_emails_per_s"] = round(args.count / embedded(maildir, work / "data"), 1)
+    print(
+        json.dumps(
+            {
+                "bench": "ingest_distributed",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "python": platform.python_version(),
+                "messages": args.count,
+                "servers": "noida-db 0.2.3 (Kafka, ES), SeaweedFS 4.48, SecantusDB 0.7, "
+                "PostgreSQL 18",
+                **rates,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
