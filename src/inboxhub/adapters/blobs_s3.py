@@ -41,6 +41,7 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
 from inboxhub.adapters.blobs_fs import check_key, content_addressed
+from inboxhub.adapters.url_options import Reader, flag, query_options
 from inboxhub.domain.errors import InvalidInput, NotFound
 
 log = structlog.get_logger(__name__)
@@ -55,17 +56,8 @@ _CONFLICT_RETRIES = 6
 _MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
 
 
-def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
-
-
 # Settings a URL's query may carry, with how to read their text.
-_URL_OPTIONS: dict[str, Any] = {
+_URL_OPTIONS: dict[str, Reader] = {
     "endpoint_url": str,
     "public_endpoint_url": str,
     "region": str,
@@ -77,7 +69,7 @@ _URL_OPTIONS: dict[str, Any] = {
     "multipart_threshold": int,
     "multipart_chunk": int,
     "max_concurrency": int,
-    "create_bucket": _flag,
+    "create_bucket": flag,
 }
 
 T = TypeVar("T")
@@ -232,17 +224,7 @@ class S3BlobStore:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc or any(c in parts.netloc for c in "@:"):
             raise ValueError("an S3 blob URL looks like s3://bucket/optional/prefix?…")
-        settings: dict[str, Any] = {}
-        for pair in filter(None, parts.query.split("&")):
-            name, _, text = pair.partition("=")
-            name = unquote(name)
-            if name not in _URL_OPTIONS:
-                known = ", ".join(sorted(_URL_OPTIONS))
-                raise ValueError(f"unknown S3 blob URL setting {name!r} (known: {known})")
-            try:
-                settings[name] = _URL_OPTIONS[name](unquote(text))
-            except ValueError:
-                raise ValueError(f"bad value for S3 blob URL setting {name!r}") from None
+        settings = query_options(parts.query, _URL_OPTIONS, "S3 blob URL")
         settings.update({k: v for k, v in options.items() if v is not None})
         return cls(unquote(parts.netloc), unquote(parts.path), **settings)
 

@@ -45,7 +45,7 @@ import contextlib
 import heapq
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import structlog
 from aiokafka import (
@@ -70,6 +70,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from pydantic import ValidationError
 
+from inboxhub.adapters.url_options import Reader, query_options
 from inboxhub.domain.events import Envelope, dlq_topic
 from inboxhub.ports import Record
 
@@ -86,9 +87,22 @@ TOPIC_METADATA_WAIT = 30.0  # seconds for a new topic to appear in the metadata
 # Session timeouts to try when the broker refuses a shorter one (see ``_join``).
 SESSION_TIMEOUT_LADDER = (BROKER_MIN_SESSION_TIMEOUT, 10.0, 30.0, 45.0)
 
-_FLOAT_OPTIONS = ("session_timeout", "heartbeat_interval", "max_poll_interval")
-_INT_OPTIONS = ("partitions", "replication_factor")
-_STR_OPTIONS = ("topic_prefix", "client_id")
+
+def _retention(text: str) -> int | None:
+    """ "" or "none": the broker's default."""
+    return None if text.lower() in ("", "none") else int(text)
+
+
+_URL_OPTIONS: dict[str, Reader] = {
+    "session_timeout": float,
+    "heartbeat_interval": float,
+    "max_poll_interval": float,
+    "partitions": int,
+    "replication_factor": int,
+    "retention_ms": _retention,
+    "topic_prefix": str,
+    "client_id": str,
+}
 
 
 def _ms(seconds: float) -> int:
@@ -154,17 +168,7 @@ class KafkaEventBus:
             raise ValueError(f"no broker in {url!r}")
         if "@" in bootstrap:
             raise ValueError("credentials in a kafka:// URL are not supported (no SASL yet)")
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key in _FLOAT_OPTIONS:
-                options[key] = float(value)
-            elif key in _INT_OPTIONS:
-                options[key] = int(value)
-            elif key == "retention_ms":  # "" or "none": the broker's default
-                options[key] = None if value.lower() in ("", "none") else int(value)
-            elif key in _STR_OPTIONS:
-                options[key] = value
-            else:
-                raise ValueError(f"unknown kafka URL option {key!r} in {url!r}")
+        options.update(query_options(parts.query, _URL_OPTIONS, "kafka URL"))
         return cls(bootstrap, **options)
 
     @property

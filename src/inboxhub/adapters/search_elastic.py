@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from inboxhub.adapters import es_query
+from inboxhub.adapters.url_options import flag, query_options
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
 from inboxhub.domain.search_query import Node
@@ -135,14 +136,8 @@ def _decode_cursor(token: str, order: str) -> int | list[Any]:
         raise InvalidInput("cursor is not one this API returned") from exc
 
 
-def _flag(text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(text)
-    return text.lower() in ("true", "1", "yes")
-
-
 def _count_or_flag(text: str) -> bool | int:
-    return int(text) if text.isdigit() else _flag(text)
+    return int(text) if text.isdigit() else flag(text)
 
 
 SCHEMES = {
@@ -158,7 +153,7 @@ CLIENT_SETTINGS: dict[str, Callable[[str], Any]] = {
     "password": str,
     "api_key": str,
     "request_timeout": float,
-    "verify_certs": _flag,
+    "verify_certs": flag,
     "ca_certs": str,
 }
 URL_SETTINGS: dict[str, Callable[[str], Any]] = {
@@ -186,16 +181,7 @@ def parse_url(url: str, options: Mapping[str, Any]) -> tuple[str, list[str], dic
     if userinfo:
         user, _, password = userinfo.partition(":")
         settings.update(username=unquote(user), password=unquote(password))
-    for pair in filter(None, parts.query.split("&")):
-        name, _, text = pair.partition("=")
-        name = unquote(name)
-        if name not in URL_SETTINGS:
-            known = ", ".join(sorted(URL_SETTINGS))
-            raise ValueError(f"unknown search URL setting {name!r} (known: {known})")
-        try:
-            settings[name] = URL_SETTINGS[name](unquote(text))
-        except ValueError:
-            raise ValueError(f"bad value for search URL setting {name!r}") from None
+    settings.update(query_options(parts.query, URL_SETTINGS, "search URL"))
     settings.update({k: v for k, v in options.items() if v is not None})
     hosts = [
         f"{SCHEMES[scheme]}://{host}" + ("" if re.search(r":\d+$", host) else ":9200")
