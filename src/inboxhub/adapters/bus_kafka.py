@@ -3,7 +3,8 @@
 Same semantics as the embedded bus (``bus_sqlite``), which is the contract:
 
 * A topic ``T`` on the wire is ``<topic_prefix>T``; the prefix is stripped again from
-  ``Record.topic``, so several deployments (or tests) can share one cluster.
+  ``Record.topic``. Consumer groups carry the prefix too, so several deployments (or
+  tests) can share one cluster without one's members joining the other's groups.
 * Topics are created on first use with the configured partitions, replication factor
   and retention, each together with its dead-letter topic ``T.dlq``; a topic that
   exists already is used as it is. (Do not rely on the broker's auto-creation: it
@@ -359,7 +360,7 @@ class KafkaEventBus:
     async def committed(self, group: str, topic: str) -> dict[int, int]:
         tps = await self._partitions(topic)
         _, admin = await self._started()
-        found = await admin.list_consumer_group_offsets(group, partitions=tps)
+        found = await admin.list_consumer_group_offsets(self.wire(group), partitions=tps)
         return {tp.partition: max(0, found[tp].offset) if tp in found else 0 for tp in tps}
 
     async def read(self, topic: str, limit: int = 100) -> list[Record]:
@@ -449,7 +450,7 @@ class KafkaEventBus:
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=self.client_id,
-            group_id=group,
+            group_id=self.wire(group),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=_ms(session_timeout),
