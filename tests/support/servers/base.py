@@ -33,13 +33,17 @@ def find_program(name: str, hint: str) -> str:
 
 def free_ports(n: int, spread: int = 1) -> list[int]:
     """``n`` free loopback ports; with ``spread``, each ``p + spread`` is free as well
-    (SeaweedFS binds port + 10000 for gRPC beside every port it is given)."""
+    and no port is another's ``± spread`` (SeaweedFS binds port + 10000 for gRPC
+    beside every port it is given)."""
     ports: list[int] = []
     while len(ports) < n:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if port in ports or (spread > 1 and not (port + spread < 65536 and _free(port + spread))):
+        taken = {*ports, *(p + spread for p in ports), *(p - spread for p in ports)}
+        if port in taken:
+            continue  # SeaweedFS refuses a port that is another one's gRPC port
+        if spread > 1 and not (port + spread < 65536 and _free(port + spread)):
             continue
         ports.append(port)
     return ports
