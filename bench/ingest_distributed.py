@@ -21,7 +21,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -30,27 +29,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import write_corpus
+from bench.ingest import run_inboxhub
 from tests.support.distributed import Servers, deployment
 from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
 from tests.support.servers.seaweedfs import SeaweedS3
 from tests.support.servers.secantus import Secantus
-
-INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
-
-
-def embedded(maildir: Path, data: Path) -> float:
-    shutil.rmtree(data, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXHUB_")}
-    env.update({"INBOXHUB_DATA_DIR": str(data), "INBOXHUB_LOG_LEVEL": "WARNING"})
-    start = time.perf_counter()
-    subprocess.run(
-        [INBOXHUB, "import", str(maildir), "--mailbox", "bench"],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - start
 
 
 def cpu_seconds(pid: int) -> float:
@@ -75,7 +59,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def distributed(
-    maildir: Path, root: Path, servers: Servers, started: list[Any], processors: int
+    maildir: Path, root: Path, servers: Servers, processors: int
 ) -> tuple[float, dict[str, float]]:
     """Seconds the import took, and the CPU seconds each part spent during it."""
     shutil.rmtree(root, ignore_errors=True)
@@ -83,7 +67,7 @@ def distributed(
     replicas = {"processor": processors, "indexer": processors}
     with deployment(root, servers, replicas) as d:
         parts = {f"{s.name}-{i}": s.process.pid for i, s in enumerate(d.services)}
-        parts |= {s.server.name: s.server.proc.pid for s in started}
+        parts |= {s.server.name: s.server.proc.pid for s in servers.all()}
         before = {name: cpu_seconds(pid) for name, pid in parts.items()}
         start = time.perf_counter()
         done = d.import_maildir(maildir, "bench")
@@ -117,13 +101,14 @@ def main() -> None:
         servers = Servers(*started)  # type: ignore[arg-type]
         rates: dict[str, Any] = {}
         for n in (1, 2):
-            took, cpu = distributed(maildir, work / f"distributed-{n}", servers, started, n)
+            took, cpu = distributed(maildir, work / f"distributed-{n}", servers, n)
             rates[f"distributed_{n}_processors_emails_per_s"] = round(args.count / took, 1)
             rates[f"distributed_{n}_processors_cpu_seconds"] = cpu
     finally:
         for server in started:
             server.stop()
-    rates["embedded_emails_per_s"] = round(args.count / embedded(maildir, work / "data"), 1)
+    embedded, _ = run_inboxhub(maildir, work / "data")
+    rates["embedded_emails_per_s"] = round(args.count / embedded, 1)
     print(
         json.dumps(
             {

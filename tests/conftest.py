@@ -7,7 +7,7 @@ this machine the test skips with the reason, which `-ra` prints at the end of th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -16,8 +16,6 @@ from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
 from tests.support.servers.seaweedfs import SeaweedS3
 from tests.support.servers.secantus import Secantus
-
-S = TypeVar("S")
 
 
 def _serve(make: Callable[[], Any]) -> Iterator[Any]:

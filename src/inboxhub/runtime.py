@@ -101,19 +101,16 @@ def make_emails(settings: Settings) -> EmailStore:
     raise UnsupportedUrl(f"no document store adapter for {settings.documents_url!r}")
 
 
-ELASTIC_SCHEMES = ("elasticsearch", "elasticsearchs", "opensearch", "opensearchs", "http", "https")
-
-
 def make_search(settings: Settings) -> SearchIndex:
     scheme = urlparse(settings.search_url).scheme
     if scheme == "sqlite":
         from inboxhub.adapters.search_fts import FtsSearchIndex
 
         return FtsSearchIndex(_path(settings.search_url))
-    if scheme in ELASTIC_SCHEMES:
-        from inboxhub.adapters.search_elastic import ElasticSearchIndex
+    from inboxhub.adapters import search_elastic
 
-        return ElasticSearchIndex.from_url(settings.search_url)
+    if scheme in search_elastic.SCHEMES:
+        return search_elastic.ElasticSearchIndex.from_url(settings.search_url)
     raise UnsupportedUrl(f"no search adapter for {settings.search_url!r}")
 
 

@@ -40,6 +40,9 @@ class Servers:
     noida: Noida
     mongo: Secantus
 
+    def all(self) -> list[Any]:
+        return [self.postgres, self.s3, self.noida, self.mongo]
+
     def settings(self, name: str) -> dict[str, str]:
         """The ``INBOXHUB_*`` URLs of a deployment called ``name`` (its own database,
         bucket, topics and indexes on the shared servers)."""

@@ -41,7 +41,6 @@ client is slotted in as is; this path is untested (no OpenSearch server here).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -53,6 +52,7 @@ from inboxhub.adapters.url_options import flag, query_options
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
 from inboxhub.domain.search_query import Node
+from inboxhub.domain.tokens import BAD_CURSOR, decode_token, encode_token
 
 Doc = dict[str, Any]
 
@@ -116,14 +116,15 @@ async def bulk_with_retry(
 
 
 def _encode_cursor(order: str, position: int | Sequence[Any]) -> str:
-    raw = json.dumps({"o": order, "p": position if isinstance(position, int) else list(position)})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return encode_token(
+        {"o": order, "p": position if isinstance(position, int) else list(position)}
+    )
 
 
 def _decode_cursor(token: str, order: str) -> int | list[Any]:
     """Relevance pages: an offset; date pages: ``search_after`` (the last sort values)."""
+    data = decode_token(token)
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         position = data["p"]
         assert data["o"] == order
         if order == "relevance":
@@ -133,7 +134,7 @@ def _decode_cursor(token: str, order: str) -> int | list[Any]:
         assert all(isinstance(v, int | float | str) for v in position)
         return position
     except Exception as exc:
-        raise InvalidInput("cursor is not one this API returned") from exc
+        raise InvalidInput(BAD_CURSOR) from exc
 
 
 def _count_or_flag(text: str) -> bool | int:

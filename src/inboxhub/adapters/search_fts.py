@@ -10,9 +10,7 @@ address (a phrase of its tokens), by ``alice`` or by ``example.com``.
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +21,7 @@ from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
 from inboxhub.domain.search_query import Node
+from inboxhub.domain.tokens import BAD_CURSOR, decode_token, encode_token
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -54,17 +53,11 @@ def _highlight(fragment: str | None) -> str | None:
     return escaped.replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
 
 
-def _encode(cursor: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode().rstrip("=")
-
-
 def _decode(token: str) -> dict[str, object]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        assert isinstance(data, dict)
-        return data
-    except Exception as exc:
-        raise InvalidInput("cursor is not one this API returned") from exc
+    data = decode_token(token)
+    if not isinstance(data, dict):
+        raise InvalidInput(BAD_CURSOR)
+    return data
 
 
 def _matching(scope: str, args: list[object], match: str | None) -> tuple[str, list[object]]:
@@ -217,7 +210,7 @@ class FtsSearchIndex:
         return SearchPage(
             hits=self._hits(rows[:limit], True),
             total=total,
-            next_cursor=_encode({"o": offset + limit}) if more else None,
+            next_cursor=encode_token({"o": offset + limit}) if more else None,
         )
 
     async def _by_date(
@@ -240,7 +233,7 @@ class FtsSearchIndex:
         rows, total = await self.db.run(read)
         more = len(rows) > limit
         rows = rows[:limit]
-        next_cursor = _encode({"k": rows[-1][2], "i": rows[-1][0]}) if more and rows else None
+        next_cursor = encode_token({"k": rows[-1][2], "i": rows[-1][0]}) if more and rows else None
         return SearchPage(
             hits=self._hits(rows, match is not None), total=total, next_cursor=next_cursor
         )

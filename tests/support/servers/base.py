@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.support.processes import wait_for
+from tests.support.processes import free_port, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -31,19 +31,17 @@ def find_program(name: str, hint: str) -> str:
     return found
 
 
-def free_ports(n: int, spread: int = 1) -> list[int]:
+def free_ports(n: int, spread: int = 0) -> list[int]:
     """``n`` free loopback ports; with ``spread``, each ``p + spread`` is free as well
     and no port is another's ``± spread`` (SeaweedFS binds port + 10000 for gRPC
     beside every port it is given)."""
     ports: list[int] = []
     while len(ports) < n:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
+        port = free_port()
         taken = {*ports, *(p + spread for p in ports), *(p - spread for p in ports)}
         if port in taken:
             continue  # SeaweedFS refuses a port that is another one's gRPC port
-        if spread > 1 and not (port + spread < 65536 and _free(port + spread)):
+        if spread and not (port + spread < 65536 and _free(port + spread)):
             continue
         ports.append(port)
     return ports
