@@ -428,16 +428,21 @@ class S3BlobStore:
         checked = [check_key(k) for k in keys]
         return await _all(self._get(k) for k in checked)
 
-    async def _get(self, key: str) -> bytes:
+    async def _open(self, key: str) -> Any:
+        """The body of ``key``'s object, still to be read (and closed); NotFound if
+        there is none. The caller holds a slot."""
         client = await self._s3()
+        try:
+            answer = await client.get_object(Bucket=self.bucket, Key=self._name(key))
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFound(f"no blob {key}") from None
+            raise
+        return answer["Body"]
+
+    async def _get(self, key: str) -> bytes:
         async with self._slots:
-            try:
-                answer = await client.get_object(Bucket=self.bucket, Key=self._name(key))
-            except ClientError as exc:
-                if _missing(exc):
-                    raise NotFound(f"no blob {key}") from None
-                raise
-            body = answer["Body"]
+            body = await self._open(key)
             try:
                 return bytes(await body.read())
             finally:
@@ -448,16 +453,8 @@ class S3BlobStore:
         response holds a pooled connection until the generator ends or is closed."""
         if chunk_size < 1:
             raise InvalidInput("chunk_size must be positive")
-        name = self._name(check_key(key))
-        client = await self._s3()
-        try:
-            async with self._slots:
-                answer = await client.get_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if _missing(exc):
-                raise NotFound(f"no blob {key}") from None
-            raise
-        body = answer["Body"]
+        async with self._slots:
+            body = await self._open(check_key(key))
         try:
             while chunk := await body.read(chunk_size):
                 yield bytes(chunk)
