@@ -37,9 +37,11 @@ class SecretBox:
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)
 
-    def decrypt(self, token: bytes) -> bytes:
+    def decrypt(self, token: bytes, ttl: int | None = None) -> bytes:
+        """The plaintext; with ``ttl``, only if the token is at most that many seconds
+        old (Fernet tokens carry their creation time)."""
         try:
-            return self._fernet.decrypt(token)
+            return self._fernet.decrypt(token, ttl=ttl)
         except InvalidToken as exc:
             raise SecretDecryptionError(
                 "secret cannot be decrypted with the configured keys"

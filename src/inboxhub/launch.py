@@ -27,7 +27,7 @@ from inboxhub.runtime import (
 )
 from inboxhub.services.auth import AuthService
 from inboxhub.services.consumer import replay_dlq
-from inboxhub.services.fetcher.scheduler import run_scheduler
+from inboxhub.services.fetcher.engine import FetcherEngine
 from inboxhub.services.gateway.app import create_app
 from inboxhub.services.tenants.bootstrap import ADMIN_ROLES, bootstrap
 from inboxhub.settings import Settings
@@ -73,7 +73,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         await _bootstrap(c, auth)
         stop = asyncio.Event()
         tasks = start_consumers(c, CONSUMER_SERVICES, stop)
-        tasks.append(asyncio.create_task(run_scheduler(c, stop), name="fetcher"))
+        tasks.append(asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher"))
         app = create_app(c, auth.tokens.verify_access, ("gateway",), auth)
         log.info("inboxhub.ready", url=f"http://{host}:{port}", data_dir=str(settings.data_dir))
         try:
@@ -99,7 +99,7 @@ async def serve_one(settings: Settings, service: str, host: str, port: int) -> N
         if service in CONSUMER_SERVICES:
             tasks = start_consumers(c, (service,), stop)
         elif service == "fetcher":
-            tasks = [asyncio.create_task(run_scheduler(c, stop), name="fetcher")]
+            tasks = [asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher")]
         for task in tasks:
             task.add_done_callback(functools.partial(_exit_if_died, stop))
         app = create_app(c, auth.tokens.verify_access, (service,), auth)

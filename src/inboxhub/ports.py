@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from inboxhub.domain.encoded import EncodedEmail
 from inboxhub.domain.events import Envelope
@@ -21,6 +21,7 @@ from inboxhub.domain.models import (
     Flags,
     Mailbox,
     SearchDocument,
+    SyncStatus,
     SearchPage,
     Tenant,
     User,
@@ -204,8 +205,10 @@ class EmailStore(Protocol):
 
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]: ...
 
-    async def set_flags(self, tenant_id: str, email_id: str, flags: Flags) -> bool:
-        """Replace the flags; False if no such email."""
+    async def set_flags(
+        self, tenant_id: str, email_id: str, flags: Flags, labels: Sequence[str] | None = None
+    ) -> bool:
+        """Replace the flags (and the labels, when given); False if no such email."""
         ...
 
     async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int: ...
@@ -293,6 +296,46 @@ class Directory(Protocol):
 
     async def get_mailbox(self, tenant_id: str, mailbox_id: str) -> Mailbox | None: ...
 
+    async def create_mailbox(
+        self,
+        tenant_id: str,
+        name: str,
+        provider: str,
+        config: dict[str, Any],
+        credentials: bytes | None,
+    ) -> Mailbox:
+        """A mailbox connection; ``credentials`` are already encrypted by the caller.
+        Raises ``Conflict`` if the tenant has a mailbox of that name."""
+        ...
+
+    async def update_mailbox(
+        self,
+        tenant_id: str,
+        mailbox_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        credentials: bytes | None = None,
+        status: str | None = None,
+    ) -> Mailbox | None:
+        """Change what is given (None: unchanged) and stamp ``updated_at``, which
+        makes the fetcher restart the mailbox's sync. None if there is no such
+        mailbox; ``Conflict`` on a taken name."""
+        ...
+
+    async def set_mailbox_credentials(
+        self, tenant_id: str, mailbox_id: str, credentials: bytes
+    ) -> None:
+        """Replace the encrypted credentials without restarting the sync (a connector
+        saving a refreshed OAuth token)."""
+        ...
+
+    async def get_mailbox_credentials(self, tenant_id: str, mailbox_id: str) -> bytes | None: ...
+
+    async def delete_mailbox(self, tenant_id: str, mailbox_id: str) -> bool:
+        """Remove the mailbox with its sync state and item maps; False if none."""
+        ...
+
     async def list_mailboxes(self, tenant_id: str) -> list[Mailbox]: ...
 
     async def get_sync_state(self, tenant_id: str, mailbox_id: str) -> dict[str, object]: ...
@@ -341,3 +384,66 @@ class Directory(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- mailbox sync
+
+
+class SyncStore(Protocol):
+    """The fetcher's shared state (relational): which process syncs which mailbox
+    (leases that expire, so a dead process's mailboxes pass to others), connector
+    cursors, sync status, and the item maps of ``providers.base.ItemMap``."""
+
+    async def heartbeat(self, worker_id: str, ttl: float) -> list[str]:
+        """Mark ``worker_id`` alive; the ids of every worker alive within ``ttl`` s."""
+        ...
+
+    async def forget_worker(self, worker_id: str) -> None: ...
+
+    async def mailboxes_to_sync(self) -> list[Mailbox]:
+        """Every active (not paused) mailbox of every tenant."""
+        ...
+
+    async def claim(self, tenant_id: str, mailbox_id: str, worker_id: str, ttl: float) -> bool:
+        """Take or extend the mailbox's lease for ``ttl`` s; False while another
+        worker's lease on it has not expired."""
+        ...
+
+    async def release(self, tenant_id: str, mailbox_id: str, worker_id: str) -> None:
+        """Give the lease up, if ``worker_id`` holds it."""
+        ...
+
+    async def save_cursor(
+        self, tenant_id: str, mailbox_id: str, worker_id: str, cursor: dict[str, Any]
+    ) -> bool:
+        """Store the connector's cursor if ``worker_id`` still holds the lease."""
+        ...
+
+    async def set_status(
+        self,
+        tenant_id: str,
+        mailbox_id: str,
+        state: str,
+        *,
+        error: str | None = None,
+        synced: int = 0,
+        finished: bool = False,
+    ) -> None:
+        """Record the sync state; ``error`` sets the last error (now), ``synced``
+        adds to the count of messages synced, ``finished`` stamps the last sync
+        and clears the last error."""
+        ...
+
+    async def get_status(self, tenant_id: str, mailbox_id: str) -> SyncStatus: ...
+
+    async def items_get(
+        self, tenant_id: str, mailbox_id: str, folder: str, refs: Sequence[str] | None
+    ) -> dict[str, str]: ...
+
+    async def items_put(
+        self, tenant_id: str, mailbox_id: str, folder: str, items: dict[str, str]
+    ) -> None: ...
+
+    async def items_drop(
+        self, tenant_id: str, mailbox_id: str, folder: str, refs: Sequence[str] | None
+    ) -> None: ...

@@ -23,7 +23,15 @@ import structlog
 from inboxhub.crypto import SecretBox
 from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, INDEX_REQUESTED
 from inboxhub.mime.parse import ParseLimits
-from inboxhub.ports import BlobStore, Directory, EmailStore, EventBus, Record, SearchIndex
+from inboxhub.ports import (
+    BlobStore,
+    Directory,
+    EmailStore,
+    EventBus,
+    Record,
+    SearchIndex,
+    SyncStore,
+)
 from inboxhub.services.audit.handler import AuditRecorder
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.auth import AuthService
@@ -126,6 +134,15 @@ async def make_directory(settings: Settings) -> Directory:
     return await SqlDirectory.open(settings.database_url, run_migrations=settings.auto_migrate)
 
 
+def make_sync_store(directory: Directory) -> SyncStore:
+    """The fetcher's state lives in the directory's database, under the same wall."""
+    from inboxhub.adapters.db import SqlDirectory
+    from inboxhub.adapters.db_sync import SqlSyncStore
+
+    assert isinstance(directory, SqlDirectory)
+    return SqlSyncStore(directory)
+
+
 def parse_limits(settings: Settings) -> ParseLimits:
     return ParseLimits(
         max_parts=settings.max_mime_parts,
@@ -171,6 +188,7 @@ class Container:
     emails: EmailStore
     search: SearchIndex
     directory: Directory
+    sync: SyncStore
     box: SecretBox
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     notifications: NotificationHub = field(default_factory=NotificationHub)
@@ -192,13 +210,15 @@ async def open_container(settings: Settings) -> Container:
     settings.ensure_data_dir()
     bus = make_bus(settings)
     await bus.start()
+    directory = await make_directory(settings)
     return Container(
         settings=settings,
         bus=bus,
         blobs=make_blobs(settings),
         emails=make_emails(settings),
         search=make_search(settings),
-        directory=await make_directory(settings),
+        directory=directory,
+        sync=make_sync_store(directory),
         box=SecretBox(settings.secret_key),
     )
 

@@ -64,6 +64,35 @@ class Settings(BaseSettings):
     # `inboxhub migrate` once (a job) and may switch this off in the services.
     auto_migrate: bool = True
 
+    # The fetcher (services/fetcher): leases spread mailboxes over fetcher processes;
+    # a dead process's mailboxes are taken over once its lease expires.
+    fetcher_lease_seconds: float = 30.0
+    fetcher_poll_seconds: float = 60.0  # sync again after this long without push
+    fetcher_max_backoff_seconds: float = 300.0
+    imap_max_idle_connections: int = 10  # per mailbox, when the server lacks NOTIFY
+    # Hosts a tenant admin enters (IMAP, EWS) may not be loopback, private,
+    # link-local or cloud-metadata addresses unless an operator allows it.
+    allow_private_mail_hosts: bool = False
+    mail_tls_ca_file: str = ""
+    local_mail_root: str = ""  # tenant admins may connect archives under it; "" = none  # extra CA certificates trusted for IMAP/EWS servers
+    # Where providers reach this deployment (OAuth redirects, push notifications).
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Google (Gmail API) and Microsoft (Graph). The URLs are the documented
+    # endpoints; tests point them at local fakes.
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    gmail_pubsub_topic: str = ""  # projects/P/topics/T for users.watch; "" = poll
+    gmail_push_token: str = ""  # shared secret in the Pub/Sub push endpoint's URL
+    microsoft_client_id: str = ""
+    microsoft_client_secret: str = ""
+    microsoft_tenant: str = "common"  # or the directory id for application permissions
+    microsoft_login_url: str = "https://login.microsoftonline.com"
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
+
     log_level: str = "INFO"
     log_json: bool = False
 

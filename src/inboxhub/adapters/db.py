@@ -18,13 +18,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, insert, select, text, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from inboxhub.adapters.db_tables import (
     audit_log,
     mailboxes,
+    provider_items,
     refresh_tokens,
     secrets,
     sync_state,
@@ -91,23 +92,24 @@ class SqlDirectory:
         return cls(engine)
 
     @contextlib.asynccontextmanager
-    async def _tx(self, scope: str) -> AsyncIterator[AsyncConnection]:
-        """A transaction working for tenant ``scope`` (or ``PLATFORM``)."""
+    async def tx(self, scope: str) -> AsyncIterator[AsyncConnection]:
+        """A transaction working for tenant ``scope`` (or ``PLATFORM``); the other
+        stores on these tables (``db_sync``) open theirs here too."""
         async with self.engine.begin() as conn:
             if self._scoped:
                 await conn.execute(_SET_TENANT, {"scope": scope})
             yield conn
 
     async def _one(self, scope: str, stmt: Any) -> Any:
-        async with self._tx(scope) as conn:
+        async with self.tx(scope) as conn:
             return (await conn.execute(stmt)).first()
 
     async def _all(self, scope: str, stmt: Any) -> list[Any]:
-        async with self._tx(scope) as conn:
+        async with self.tx(scope) as conn:
             return list((await conn.execute(stmt)).all())
 
     async def _write(self, scope: str, stmt: Any) -> int:
-        async with self._tx(scope) as conn:
+        async with self.tx(scope) as conn:
             return int((await conn.execute(stmt)).rowcount or 0)
 
     # ------------------------------------------------------------ tenants
@@ -203,7 +205,93 @@ class SqlDirectory:
             provider=row.provider,
             status=row.status,
             created_at=_utc(row.created_at),
+            config=dict(row.config or {}),
+            updated_at=_utc(row.updated_at) if row.updated_at else None,
         )
+
+    async def create_mailbox(
+        self,
+        tenant_id: str,
+        name: str,
+        provider: str,
+        config: dict[str, Any],
+        credentials: bytes | None,
+    ) -> Mailbox:
+        now = _now()
+        box = Mailbox(
+            id=new_id(),
+            tenant_id=tenant_id,
+            name=name,
+            provider=provider,
+            created_at=now,
+            config=config,
+            updated_at=now,
+        )
+        try:
+            await self._write(
+                tenant_id, insert(mailboxes).values(**box.model_dump(), credentials=credentials)
+            )
+        except IntegrityError as exc:
+            raise Conflict(f"a mailbox named {name!r} exists already") from exc
+        return box
+
+    async def update_mailbox(
+        self,
+        tenant_id: str,
+        mailbox_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        credentials: bytes | None = None,
+        status: str | None = None,
+    ) -> Mailbox | None:
+        values: dict[str, Any] = {"updated_at": _now()}
+        for column, value in (
+            ("name", name),
+            ("config", config),
+            ("credentials", credentials),
+            ("status", status),
+        ):
+            if value is not None:
+                values[column] = value
+        where = (mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id)
+        try:
+            await self._write(tenant_id, update(mailboxes).where(*where).values(**values))
+        except IntegrityError as exc:
+            raise Conflict(f"a mailbox named {name!r} exists already") from exc
+        return await self.get_mailbox(tenant_id, mailbox_id)
+
+    async def set_mailbox_credentials(
+        self, tenant_id: str, mailbox_id: str, credentials: bytes
+    ) -> None:
+        where = (mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id)
+        await self._write(
+            tenant_id, update(mailboxes).where(*where).values(credentials=credentials)
+        )
+
+    async def get_mailbox_credentials(self, tenant_id: str, mailbox_id: str) -> bytes | None:
+        row = await self._one(
+            tenant_id,
+            select(mailboxes.c.credentials).where(
+                mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id
+            ),
+        )
+        return bytes(row.credentials) if row and row.credentials is not None else None
+
+    async def delete_mailbox(self, tenant_id: str, mailbox_id: str) -> bool:
+        async with self.tx(tenant_id) as conn:
+            for table in (provider_items, sync_state):
+                await conn.execute(
+                    delete(table).where(
+                        table.c.tenant_id == tenant_id, table.c.mailbox_id == mailbox_id
+                    )
+                )
+            done = await conn.execute(
+                delete(mailboxes).where(
+                    mailboxes.c.tenant_id == tenant_id, mailboxes.c.id == mailbox_id
+                )
+            )
+            return bool(done.rowcount)
 
     async def _mailbox_by_name(self, tenant_id: str, name: str) -> Mailbox | None:
         row = await self._one(
@@ -220,7 +308,7 @@ class SqlDirectory:
             id=new_id(), tenant_id=tenant_id, name=name, provider=provider, created_at=_now()
         )
         try:
-            await self._write(tenant_id, insert(mailboxes).values(**box.model_dump(), config={}))
+            await self._write(tenant_id, insert(mailboxes).values(**box.model_dump()))
             return box
         except IntegrityError:  # created meanwhile by another process: take that one
             found = await self._mailbox_by_name(tenant_id, name)
@@ -255,7 +343,7 @@ class SqlDirectory:
     async def set_sync_state(
         self, tenant_id: str, mailbox_id: str, state: dict[str, object]
     ) -> None:
-        async with self._tx(tenant_id) as conn:
+        async with self.tx(tenant_id) as conn:
             done = await conn.execute(
                 update(sync_state)
                 .where(sync_state.c.tenant_id == tenant_id, sync_state.c.mailbox_id == mailbox_id)
@@ -286,7 +374,7 @@ class SqlDirectory:
 
     async def use_refresh_token(self, token_hash: str) -> tuple[str, str, str] | None:
         now = _now()
-        async with self._tx(PLATFORM) as conn:
+        async with self.tx(PLATFORM) as conn:
             row = (
                 await conn.execute(
                     select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
@@ -378,7 +466,7 @@ class SqlDirectory:
         return bytes(row.value) if row else None
 
     async def put_secret(self, name: str, value: bytes) -> None:
-        async with self._tx(PLATFORM) as conn:
+        async with self.tx(PLATFORM) as conn:
             done = await conn.execute(
                 update(secrets).where(secrets.c.name == name).values(value=value)
             )

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -51,15 +52,46 @@ mailboxes = Table(
     Column("status", String(16), nullable=False),
     Column("config", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("credentials", LargeBinary),  # the provider's secrets, encrypted (crypto.py)
+    Column("updated_at", DateTime(timezone=True)),  # settings changed: restart its sync
     UniqueConstraint("tenant_id", "name", name="mailboxes_tenant_name"),
 )
 
+# ``state`` is the connector's cursor; the rest is the engine's: who syncs the mailbox
+# (a lease that expires) and what the last pass did, for the status API.
 sync_state = Table(
     "sync_state",
     metadata,
     Column("tenant_id", String(32), primary_key=True),
     Column("mailbox_id", String(32), primary_key=True),
     Column("state", JSON, nullable=False),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("sync_status", String(16)),
+    Column("last_sync_at", DateTime(timezone=True)),
+    Column("last_error", String(2000)),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("messages_synced", Integer, nullable=False, server_default="0"),
+)
+
+# Per mailbox and folder: a provider's short-lived item reference (an IMAP UID) →
+# the stable provider message id (providers/base.ItemMap).
+provider_items = Table(
+    "provider_items",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("mailbox_id", String(32), primary_key=True),
+    Column("folder", String(500), primary_key=True),
+    Column("ref", String(200), primary_key=True),
+    Column("value", String(1000), nullable=False),
+)
+
+# Live fetcher processes (platform-wide): mailboxes are spread over these.
+fetcher_workers = Table(
+    "fetcher_workers",
+    metadata,
+    Column("worker_id", String(100), primary_key=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
 
 refresh_tokens = Table(

@@ -188,11 +188,15 @@ class MongoEmailStore:
         for start in range(0, len(ops), self.batch_size):
             await emails.bulk_write(ops[start : start + self.batch_size], ordered=False)
 
-    async def set_flags(self, tenant_id: str, email_id: str, flags: Flags) -> bool:
+    async def set_flags(
+        self, tenant_id: str, email_id: str, flags: Flags, labels: Sequence[str] | None = None
+    ) -> bool:
         emails = await self._ready()
+        change: dict[str, object] = {"flags": flags.model_dump()}
+        if labels is not None:
+            change["labels"] = list(labels)
         result = await emails.update_one(
-            {"_id": key(tenant_id, email_id), "tenant_id": tenant_id},
-            {"$set": {"flags": flags.model_dump()}},
+            {"_id": key(tenant_id, email_id), "tenant_id": tenant_id}, {"$set": change}
         )
         return result.matched_count > 0
 

@@ -143,11 +143,16 @@ class SqliteEmailStore:
 
         return await self.db.run(read) if ids else set()
 
-    async def set_flags(self, tenant_id: str, email_id: str, flags: Flags) -> bool:
+    async def set_flags(
+        self, tenant_id: str, email_id: str, flags: Flags, labels: Sequence[str] | None = None
+    ) -> bool:
         doc = await self.get(tenant_id, email_id)
         if doc is None:
             return False
-        await self.upsert_many([doc.model_copy(update={"flags": flags})])
+        change: dict[str, object] = {"flags": flags}
+        if labels is not None:
+            change["labels"] = list(labels)
+        await self.upsert_many([doc.model_copy(update=change)])
         return True
 
     async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:

@@ -87,6 +87,7 @@ class EmlUploaded(Payload):
     sha256: str
     size: int
     flags: Flags = Flags()
+    labels: list[str] = []  # folders or labels holding it at the provider
     received_at: datetime  # when the provider got it, else when we fetched it
 
 

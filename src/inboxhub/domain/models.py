@@ -9,6 +9,7 @@ the parsed email placed in a tenant and mailbox, attachments replaced by blob ke
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,6 +92,7 @@ class EmailSummary(BaseModel):
     snippet: str = ""
     has_attachments: bool = False
     flags: Flags = Flags()
+    labels: list[str] = []  # the provider's folders (IMAP, Graph, EWS) or labels (Gmail)
 
 
 class EmailDocument(EmailSummary):
@@ -175,5 +177,18 @@ class Mailbox(BaseModel):
     tenant_id: str
     name: str
     provider: str  # "local", "imap", "gmail", "graph", "ews"
-    status: str = "active"
+    status: str = "active"  # or "paused"
     created_at: datetime
+    config: dict[str, Any] = {}  # the provider's settings without its secrets
+    updated_at: datetime | None = None  # settings last changed (restarts the sync)
+
+
+class SyncStatus(BaseModel):
+    """What the fetcher last did with a mailbox (``GET /api/v1/mailboxes/{id}``)."""
+
+    state: str = "pending"  # pending, syncing, idle, retrying, error, paused
+    last_sync_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    messages_synced: int = 0
+    worker: str | None = None  # the fetcher process holding the mailbox's lease

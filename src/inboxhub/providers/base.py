@@ -1,11 +1,30 @@
-"""What every connector hands the fetcher."""
+"""The provider interface: what every mailbox connector is and hands the fetcher.
+
+A connector (one per connected mailbox) brings the mailbox up to date from a cursor
+it defined itself (``sync``), then waits for the provider to say something changed
+(``wait_for_change``: IMAP IDLE/NOTIFY, Gmail/Graph push, or a poll). What it finds
+goes to a ``SyncSink``: new messages, flag/label changes, deletions, and
+checkpoints of its cursor. The sink makes each call durable before it returns, so a
+connector checkpoints only after the effects it covers are stored: a crash repeats
+work, never loses it, and repeating is harmless because email ids derive from
+``provider_message_id`` (DESIGN §5).
+
+The sync engine (``services/fetcher``) owns leases, retries, status and secrets;
+connectors only speak their provider's protocol.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel
 
 from inboxhub.domain.models import Flags
+
+Cursor = dict[str, Any]  # JSON-serialisable; opaque to everyone but its connector
 
 
 @dataclass(frozen=True)
@@ -14,6 +33,7 @@ class FetchedMessage:
 
     ``provider_message_id`` identifies the message within its mailbox for the life of
     the mailbox: the email id is derived from it, so fetching it again is a no-op.
+    ``labels`` are the folders (IMAP, EWS, Graph) or labels (Gmail) holding it.
     """
 
     provider_message_id: str
@@ -21,3 +41,117 @@ class FetchedMessage:
     received_at: datetime
     flags: Flags = field(default_factory=Flags)
     sha256: str | None = None  # of ``data``, when the provider has it already
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlagChange:
+    """New flags (and, when the provider says, labels) of a message already fetched."""
+
+    provider_message_id: str
+    flags: Flags
+    labels: tuple[str, ...] | None = None  # None: unchanged
+
+
+class SyncSink(Protocol):
+    """Where a connector puts what it found. Each call is durable when it returns."""
+
+    async def messages(self, batch: Sequence[FetchedMessage]) -> None:
+        """Store and announce new messages (blob first, then ``email.eml.uploaded``).
+        Messages already stored are skipped, so re-sending a batch is harmless."""
+        ...
+
+    async def flags(self, changes: Sequence[FlagChange]) -> None:
+        """Apply flag/label changes to messages already stored (unknown ids ignored)."""
+        ...
+
+    async def deleted(self, provider_message_ids: Sequence[str]) -> None:
+        """The provider no longer has these messages: remove them everywhere."""
+        ...
+
+    async def checkpoint(self, cursor: Cursor) -> None:
+        """Persist the connector's cursor; the next ``sync`` starts from it."""
+        ...
+
+
+class ItemMap(Protocol):
+    """A persistent map, per mailbox and folder, from a provider's short-lived item
+    reference (an IMAP UID: valid only under one UIDVALIDITY) to the stable
+    ``provider_message_id``. Kept in the relational DB by the engine."""
+
+    async def get(self, folder: str, refs: Sequence[str] | None = None) -> dict[str, str]:
+        """ref → provider_message_id for ``refs`` (all of the folder's when None)."""
+        ...
+
+    async def put(self, folder: str, items: Mapping[str, str]) -> None: ...
+
+    async def drop(self, folder: str, refs: Sequence[str] | None = None) -> None:
+        """Forget ``refs`` (the whole folder when None)."""
+        ...
+
+
+class ProviderError(Exception):
+    """A provider failed. ``retryable`` errors (network, 5xx, throttling) are retried
+    with backoff; the others (bad password, revoked consent, a host we may not
+    reach, a mailbox that no longer exists) stop the mailbox's sync until an admin
+    changes its settings, and the message is shown in its status."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, when the provider said
+
+
+class ProviderAuthError(ProviderError):
+    """Credentials rejected or consent revoked: an admin must reconnect."""
+
+    retryable = False
+
+
+class ProviderConfigError(ProviderError):
+    """The settings cannot work (unknown host, forbidden address, EWS on Exchange
+    Online, a folder that does not exist)."""
+
+    retryable = False
+
+
+class ConnectorSettings(BaseModel):
+    """Base of each provider's settings model (what ``POST /api/v1/mailboxes`` takes
+    in ``settings``). Fields named in ``SECRET_FIELDS`` are stored encrypted, apart
+    from the rest, and never returned by the API."""
+
+    SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+
+@dataclass
+class ConnectorContext:
+    """What the engine gives a connector besides its own settings.
+
+    ``app`` is the process's ``inboxhub.settings.Settings`` (API base URLs of the
+    providers, OAuth client ids, ``allow_private_mail_hosts``). ``save_secrets`` is
+    called with the full, updated secret fields after a token refresh so they are
+    stored (encrypted) for the next run."""
+
+    tenant_id: str
+    mailbox_id: str
+    app: Any
+    items: ItemMap
+    save_secrets: Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Connector(Protocol):
+    async def sync(self, cursor: Cursor, sink: SyncSink) -> Cursor:
+        """Bring the mailbox up to date from ``cursor`` ({} on the first sync),
+        checkpointing along the way; returns the final cursor (also checkpointed).
+        Raises ``ProviderError`` (or a subclass) on failure."""
+        ...
+
+    async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
+        """Wait until the provider signals a change (IMAP IDLE/NOTIFY, a push
+        notification) or ``timeout`` seconds pass; True when a change was
+        signalled. A connector with no push returns False after the timeout, and the
+        engine syncs again anyway (polling)."""
+        ...
+
+    async def close(self) -> None: ...

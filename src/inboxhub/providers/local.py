@@ -8,17 +8,30 @@ part (``:2,FS``: F flagged, S seen — https://cr.yp.to/proto/maildir.html).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from itertools import islice
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
 
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.ids import sha256_hex
 from inboxhub.domain.models import Flags
 from inboxhub.mime.mbox import looks_like_mbox, split_mbox
-from inboxhub.providers.base import FetchedMessage
+from inboxhub.providers.base import (
+    ConnectorContext,
+    ConnectorSettings,
+    Cursor,
+    FetchedMessage,
+    ProviderConfigError,
+    SyncSink,
+)
 
 EML_SUFFIXES = {".eml", ".msg", ".txt", ""}
 
@@ -124,3 +137,69 @@ def count_local(path: Path) -> int | None:
     if path.is_dir():
         return sum(len(f) for _, _, f in os.walk(path))
     return None
+
+
+def newest_mtime(path: Path) -> float:
+    """The newest modification time of ``path`` and the directories under it: a
+    message delivered into a Maildir (or a file added to a tree) changes it."""
+    if not path.is_dir():
+        return path.stat().st_mtime
+    newest = path.stat().st_mtime
+    for dirpath, _, _ in os.walk(path):
+        newest = max(newest, os.stat(dirpath).st_mtime)
+    return newest
+
+
+class LocalSettings(ConnectorSettings):
+    """Archives on the server's file system. Only an operator creates these
+    (``inboxhub import``), or a tenant admin under ``INBOXHUB_LOCAL_MAIL_ROOT``."""
+
+    paths: list[str] = Field(default_factory=list)
+
+
+class LocalConnector:
+    """Re-reads an archive when it changed since the last pass (newest mtime under
+    it); the ids are content hashes, so only new messages go further. New mail is
+    seen within ``WATCH_INTERVAL`` seconds. Flag changes and deletions inside an
+    archive are not followed: archives are for bringing mail in."""
+
+    WATCH_INTERVAL = 1.0
+    BATCH = 256
+
+    def __init__(self, config: LocalSettings, secrets: dict[str, Any], ctx: ConnectorContext):
+        self.paths = [Path(p) for p in config.paths]
+
+    def _mtimes(self) -> dict[str, float]:
+        return {str(p): newest_mtime(p) for p in self.paths if p.exists()}
+
+    async def sync(self, cursor: Cursor, sink: SyncSink) -> Cursor:
+        seen: dict[str, float] = dict(cursor.get("mtimes", {}))
+        for path in self.paths:
+            if not path.exists():
+                raise ProviderConfigError(f"{path} does not exist")
+            mtime = await asyncio.to_thread(newest_mtime, path)  # before reading
+            if seen.get(str(path)) == mtime:
+                continue
+            messages = iter_local(path)
+            while batch := await asyncio.to_thread(list, islice(messages, self.BATCH)):
+                await sink.messages(batch)
+            seen[str(path)] = mtime
+            await sink.checkpoint({"mtimes": seen})
+        return {"mtimes": seen}
+
+    async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
+        known = dict(cursor.get("mtimes", {}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(self.WATCH_INTERVAL, max(0.0, deadline - time.monotonic())))
+            now = await asyncio.to_thread(self._mtimes)
+            if any(known.get(p) != m for p, m in now.items()):
+                return True
+        return False
+
+    async def close(self) -> None:
+        return None
+
+
+SETTINGS = LocalSettings
+CONNECTOR = LocalConnector

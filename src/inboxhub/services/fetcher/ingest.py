@@ -74,6 +74,7 @@ class Ingest:
                 sha256=d,
                 size=len(m.data),
                 flags=m.flags,
+                labels=list(m.labels),
                 received_at=m.received_at,
             ).envelope(tenant_id, message_key(tenant_id, mailbox_id, eid))
             for (eid, m), d in zip(todo, digests, strict=True)

@@ -21,12 +21,11 @@ from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.events import EML_UPLOADED, INDEX_REQUESTED
 from inboxhub.domain.models import Mailbox
 from inboxhub.ports import EventBus
-from inboxhub.providers.local import count_local, iter_local
+from inboxhub.providers.local import count_local, iter_local, newest_mtime
 from inboxhub.runtime import Container, open_container
 from inboxhub.services.consumer import wait_until_consumed
 from inboxhub.services.consumer_processes import ConsumerProcesses, consumer_processes
 from inboxhub.services.fetcher.ingest import IngestResult
-from inboxhub.services.fetcher.scheduler import newest_mtime
 from inboxhub.services.tenants.bootstrap import ensure_tenant
 from inboxhub.settings import Settings
 
@@ -48,18 +47,17 @@ async def open_mailbox(c: Container, tenant_slug: str, name: str) -> Mailbox:
 
 
 async def remember_source(c: Container, mailbox: Mailbox, path: Path) -> None:
-    """Record the source so the fetcher's scheduler keeps it in sync afterwards."""
-    state = await c.directory.get_sync_state(mailbox.tenant_id, mailbox.id)
+    """Add the archive to the mailbox's paths so the fetcher keeps it in sync
+    afterwards, marked as read up to now (the import reads it)."""
     source = str(path.resolve())
-    sources = set(state.get("local_sources", []))  # type: ignore[call-overload]
-    mtimes = dict(state.get("local_mtimes", {}))  # type: ignore[call-overload]
-    sources.add(source)
+    paths = list(mailbox.config.get("paths", []))
+    state = await c.directory.get_sync_state(mailbox.tenant_id, mailbox.id)
+    mtimes = dict(state.get("mtimes", {}))  # type: ignore[call-overload]
     mtimes[source] = await asyncio.to_thread(newest_mtime, path)  # taken before reading
-    await c.directory.set_sync_state(
-        mailbox.tenant_id,
-        mailbox.id,
-        {**state, "local_sources": sorted(sources), "local_mtimes": mtimes},
-    )
+    await c.directory.set_sync_state(mailbox.tenant_id, mailbox.id, {**state, "mtimes": mtimes})
+    if source not in paths:
+        config = {**mailbox.config, "paths": [*paths, source]}
+        await c.directory.update_mailbox(mailbox.tenant_id, mailbox.id, config=config)
 
 
 async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerProcesses) -> None:

@@ -110,6 +110,7 @@ def document(source: Source, parsed: ParsedEmail) -> Built:
         attachments=attachments,
         has_attachments=any(not a.inline for a in attachments),
         flags=up.flags,
+        labels=up.labels,
         parse_errors=parsed.parse_errors,
     )
     return Built(email=encode(doc), attachment_data=data)

@@ -1,14 +1,29 @@
-"""``GET /api/v1/mailboxes``: the mailboxes the caller may read."""
+"""``/api/v1/mailboxes``: mailbox connections and their sync status.
+
+Everyone in the tenant lists and reads them; admins connect, change, pause and
+disconnect them. Secrets are write-only: the API says which are set, never what
+they are.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
 
-from inboxhub.ports import Directory, EmailStore
+from inboxhub.domain.errors import Forbidden
+from inboxhub.domain.models import Mailbox, SyncStatus
+from inboxhub.runtime import Container
+from inboxhub.services.audit.publisher import AuditLog
+from inboxhub.services.fetcher.registry import PROVIDERS
 from inboxhub.services.gateway.security import Principal, current_principal
+from inboxhub.services.tenants.mailbox_admin import MailboxAdmin
+from inboxhub.services.tenants.oauth_consent import OAuthConsent
+
+Provider = Literal["imap", "gmail", "graph", "ews", "local"]
+assert set(PROVIDERS) == set(Provider.__args__)  # type: ignore[attr-defined]
 
 
 class MailboxItem(BaseModel):
@@ -18,25 +33,144 @@ class MailboxItem(BaseModel):
     status: str
     created_at: datetime
     total: int
+    sync: SyncStatus
 
 
 class MailboxList(BaseModel):
     items: list[MailboxItem]
 
 
-def build_router(directory: Directory, emails: EmailStore) -> APIRouter:
+class MailboxDetail(MailboxItem):
+    updated_at: datetime | None = None
+    settings: dict[str, Any]
+    secrets_set: list[str] = Field(description="secret settings that have a value")
+
+
+class MailboxCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    provider: Provider
+    settings: dict[str, Any] = {}
+
+
+class MailboxUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    settings: dict[str, Any] | None = Field(
+        default=None, description="changed settings; secrets left out keep their values"
+    )
+    status: Literal["active", "paused"] | None = None
+
+
+class ConsentStart(BaseModel):
+    authorization_url: str
+
+
+def _admin(principal: Principal) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("only tenant admins manage mailbox connections")
+    return principal
+
+
+async def require_admin(principal: Principal = Depends(current_principal)) -> Principal:
+    return _admin(principal)
+
+
+def build_router(c: Container) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["mailboxes"])
+    admin = MailboxAdmin(c, AuditLog(c.bus))
+    consent = OAuthConsent(admin)
+
+    async def item(box: Mailbox) -> MailboxItem:
+        return MailboxItem(
+            **box.model_dump(include={"id", "name", "provider", "status", "created_at"}),
+            total=await c.emails.count(box.tenant_id, [box.id]),
+            sync=await admin.status(box),
+        )
+
+    async def detail(box: Mailbox) -> MailboxDetail:
+        return MailboxDetail(
+            **(await item(box)).model_dump(),
+            updated_at=box.updated_at,
+            settings=box.config,
+            secrets_set=await admin.secret_names(box),
+        )
 
     @router.get("/mailboxes", response_model=MailboxList)
     async def list_mailboxes(principal: Principal = Depends(current_principal)) -> MailboxList:
-        boxes = await directory.list_mailboxes(principal.tenant_id)
-        items = [
-            MailboxItem(
-                **m.model_dump(include={"id", "name", "provider", "status", "created_at"}),
-                total=await emails.count(principal.tenant_id, [m.id]),
-            )
-            for m in boxes
-        ]
-        return MailboxList(items=items)
+        boxes = await c.directory.list_mailboxes(principal.tenant_id)
+        return MailboxList(items=[await item(b) for b in boxes])
+
+    @router.post("/mailboxes", response_model=MailboxDetail, status_code=201)
+    async def create_mailbox(
+        body: MailboxCreate, principal: Principal = Depends(require_admin)
+    ) -> MailboxDetail:
+        box = await admin.create(
+            principal.tenant_id, principal.user_id, body.name, body.provider, body.settings
+        )
+        return await detail(box)
+
+    @router.get("/mailboxes/{mailbox_id}", response_model=MailboxDetail)
+    async def get_mailbox(
+        mailbox_id: str, principal: Principal = Depends(current_principal)
+    ) -> MailboxDetail:
+        return await detail(await admin.get(principal.tenant_id, mailbox_id))
+
+    @router.patch("/mailboxes/{mailbox_id}", response_model=MailboxDetail)
+    async def update_mailbox(
+        mailbox_id: str, body: MailboxUpdate, principal: Principal = Depends(require_admin)
+    ) -> MailboxDetail:
+        box = await admin.update(
+            principal.tenant_id,
+            principal.user_id,
+            mailbox_id,
+            body.name,
+            body.settings,
+            body.status,
+        )
+        return await detail(box)
+
+    @router.delete("/mailboxes/{mailbox_id}", status_code=204)
+    async def delete_mailbox(
+        mailbox_id: str, principal: Principal = Depends(require_admin)
+    ) -> Response:
+        await admin.delete(principal.tenant_id, principal.user_id, mailbox_id)
+        return Response(status_code=204)
+
+    @router.get("/mailboxes/oauth/{provider}/authorize", response_model=ConsentStart)
+    async def start_consent(
+        provider: Literal["gmail", "graph"],
+        name: str | None = Query(default=None, max_length=200),
+        principal: Principal = Depends(require_admin),
+    ) -> ConsentStart:
+        """The provider's consent URL; send the admin's browser there."""
+        url = consent.start(principal.tenant_id, principal.user_id, provider, name)
+        return ConsentStart(authorization_url=url)
+
+    @router.get(
+        "/mailboxes/oauth/{provider}/callback", response_model=MailboxDetail, status_code=201
+    )
+    async def finish_consent(
+        provider: Literal["gmail", "graph"],
+        code: str = Query(max_length=4096),
+        state: str = Query(max_length=4096),
+    ) -> MailboxDetail:
+        """Where the provider sends the browser back; the sealed ``state`` says who
+        asked, so no bearer token is needed here."""
+        return await detail(await consent.callback(provider, code, state))
 
     return router
+
+
+def build_push_routers(c: Container) -> list[APIRouter]:
+    """The endpoints Google Pub/Sub and Microsoft Graph notify (no bearer token:
+    each checks its own shared secret)."""
+    from inboxhub.services.fetcher import push_gmail, push_graph
+
+    admin = MailboxAdmin(c, AuditLog(c.bus))
+
+    async def wake_gmail(address: str, history_id: int) -> int:
+        return await admin.push_by_address("gmail", address)
+
+    return [
+        push_gmail.build_router(c.settings, wake_gmail),
+        push_graph.build_router(c.settings, admin.push),
+    ]

@@ -1,0 +1,166 @@
+"""The fetcher: spreads mailboxes over the fetcher processes and syncs its share.
+
+Every process heartbeats into the ``SyncStore``. Each mailbox belongs to the live
+worker that rendezvous hashing picks for it, so the share moves as little as
+possible when workers come and go. A worker syncs a mailbox only while it holds the
+mailbox's lease (renewed every third of its lifetime): when a worker dies, its
+heartbeat and then its leases expire, and the mailboxes' new owners take them over.
+Two workers never sync one mailbox at once, even while they disagree about who is
+alive.
+
+``tenant.config.updated`` wakes the engine at once: a created, changed, paused or
+deleted mailbox starts, restarts or stops without a restart of the process, and a
+push notification (``mailbox.changed``) makes its mailbox sync now. Each process
+reads those events in a consumer group of its own, so every one of them sees all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+import structlog
+
+from inboxhub.domain.events import TENANT_CONFIG_UPDATED, TenantConfigUpdated
+from inboxhub.domain.models import Mailbox
+from inboxhub.runtime import Container
+from inboxhub.services.fetcher.mailbox_sync import MailboxRunner
+
+log = structlog.get_logger(__name__)
+MAILBOX_CHANGED = "mailbox.changed"  # TenantConfigUpdated.what of a push notification
+
+Key = tuple[str, str]  # (tenant_id, mailbox_id)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def owner(live: list[str], tenant_id: str, mailbox_id: str) -> str:
+    """The live worker a mailbox belongs to (highest random weight)."""
+    return max(
+        live, key=lambda w: hashlib.sha256(f"{w}|{tenant_id}|{mailbox_id}".encode()).digest()
+    )
+
+
+@dataclass
+class Running:
+    runner: MailboxRunner
+    task: asyncio.Task[None]
+    updated_at: object
+
+
+class FetcherEngine:
+    def __init__(self, c: Container, worker_id: str | None = None) -> None:
+        self.c = c
+        self.worker_id = worker_id or new_worker_id()
+        self.running: dict[Key, Running] = {}
+        self._changed = asyncio.Event()
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.c.settings.fetcher_lease_seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        events = asyncio.create_task(self._follow_config_events(stop), name="fetcher-config")
+        try:
+            while not stop.is_set():
+                try:
+                    await self.reconcile()
+                except Exception:
+                    log.exception("fetcher.reconcile_failed")
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wait(stop), self.lease_seconds / 3)
+        finally:
+            events.cancel()
+            await asyncio.gather(events, return_exceptions=True)
+            await self.shutdown()
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._changed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def reconcile(self) -> None:
+        """Start what is ours, renew its leases, stop what is not ours any more."""
+        sync = self.c.sync
+        live = await sync.heartbeat(self.worker_id, self.lease_seconds)
+        if self.worker_id not in live:
+            live.append(self.worker_id)
+        mine: dict[Key, Mailbox] = {
+            (b.tenant_id, b.id): b
+            for b in await sync.mailboxes_to_sync()
+            if owner(live, b.tenant_id, b.id) == self.worker_id
+        }
+        for key, run in list(self.running.items()):
+            box = mine.get(key)
+            if box is None or box.updated_at != run.updated_at or run.task.done():
+                await self._stop(key)
+        for key, box in mine.items():
+            claimed = await sync.claim(*key, self.worker_id, self.lease_seconds)
+            if not claimed:
+                if key in self.running:  # someone else took it: let go
+                    await self._stop(key, release=False)
+                continue
+            if key not in self.running:
+                self._start(box)
+
+    def _start(self, box: Mailbox) -> None:
+        runner = MailboxRunner(self.c, box, self.worker_id)
+        task = asyncio.create_task(runner.run(), name=f"mailbox:{box.id}")
+        self.running[(box.tenant_id, box.id)] = Running(runner, task, box.updated_at)
+        log.info("fetcher.mailbox_started", mailbox=box.id, provider=box.provider)
+
+    async def _stop(self, key: Key, release: bool = True) -> None:
+        run = self.running.pop(key)
+        run.task.cancel()
+        await asyncio.gather(run.task, return_exceptions=True)
+        if release:
+            with contextlib.suppress(Exception):
+                await self.c.sync.release(*key, self.worker_id)
+        log.info("fetcher.mailbox_stopped", mailbox=key[1])
+
+    async def shutdown(self) -> None:
+        for key in list(self.running):
+            await self._stop(key)
+        with contextlib.suppress(Exception):
+            await self.c.sync.forget_worker(self.worker_id)
+
+    def wake(self, tenant_id: str, mailbox_id: str) -> bool:
+        """Make the mailbox sync now, if this worker runs it."""
+        run = self.running.get((tenant_id, mailbox_id))
+        if run is None:
+            return False
+        run.runner.wake.set()
+        return True
+
+    async def _follow_config_events(self, stop: asyncio.Event) -> None:
+        sub = self.c.bus.subscribe(f"fetcher.{self.worker_id}", [TENANT_CONFIG_UPDATED])
+        try:
+            while not stop.is_set():
+                try:
+                    records = await sub.fetch(100, 1.0)
+                except Exception:
+                    log.exception("fetcher.config_events_failed")
+                    await asyncio.sleep(1.0)
+                    continue
+                for record in records:
+                    change = TenantConfigUpdated.of(record.envelope)
+                    if change.what == MAILBOX_CHANGED:
+                        self.wake(record.envelope.tenant_id, change.object_id)
+                    elif change.what.startswith("mailbox."):
+                        self._changed.set()
+                if records:
+                    await sub.commit(records)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.close()
