@@ -21,6 +21,7 @@ from inboxhub.services.auth import AuthService
 from inboxhub.services.auth.routes import build_router as auth_router
 from inboxhub.services.gateway import health, problems, request_ids
 from inboxhub.services.notifications.routes import build_router as events_router
+from inboxhub.services.tenants.routes import build_push_routers
 from inboxhub.services.tenants.routes import build_router as tenants_router
 
 
@@ -56,7 +57,9 @@ def create_app(
     if auth is not None and (everything or "auth" in services):
         app.include_router(auth_router(auth))
     if everything or "tenants" in services:
-        app.include_router(tenants_router(c.directory, c.emails))
+        app.include_router(tenants_router(c))
+        for router in build_push_routers(c):
+            app.include_router(router)
         app.include_router(audit_router(c.directory))
     if everything or "api" in services:
         api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus))
