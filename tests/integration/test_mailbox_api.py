@@ -135,6 +135,61 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
         await task
 
 
+async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
+    from inboxhub.providers.graph import client_state
+    from tests.fakes.graph import running_fake_graph
+
+    upn = "adele@contoso.test"
+    api.c.settings.fetcher_poll_seconds = 600.0
+    with running_fake_graph() as fake:
+        s = api.c.settings
+        s.microsoft_client_id, s.microsoft_client_secret = fake.client_id, fake.client_secret
+        s.microsoft_login_url, s.microsoft_tenant = fake.login_url, fake.tenant
+        s.graph_api_url, s.public_url = fake.graph_url, "http://test"
+        fake.add_user(upn)
+        fake.add_message(upn, "inbox", make_message("inbox one"))
+        fake.add_message(upn, "sentitems", make_message("sent one"), is_read=True)
+        fake.consent_user = upn
+
+        r = await api.admin.get("/api/v1/mailboxes/oauth/graph/authorize")
+        async with httpx.AsyncClient() as browser:
+            consent = await browser.get(r.json()["authorization_url"])
+        assert consent.status_code == 302, consent.text
+        back = urlparse(consent.headers["location"])
+        r = await api.admin.get(f"{back.path}?{back.query}")
+        assert r.status_code == 201, r.text
+        box = r.json()
+        assert box["name"] == upn and box["settings"]["auth"] == "delegated"
+        assert box["secrets_set"] == ["token"]
+
+        engine = FetcherEngine(api.c, "worker-1")
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run(stop))
+        url = f"/api/v1/mailboxes/{box['id']}"
+        try:
+            await _until(lambda: _total(api.admin, url, 2))
+            fake.add_message(upn, "inbox", make_message("notified"))
+            tenant = await api.c.directory.get_tenant_by_slug("acme")
+            assert tenant is not None
+            note = {
+                "subscriptionId": "sub-1",
+                "changeType": "created",
+                "clientState": client_state(s, tenant.id, box["id"]),
+                "resource": "Users/x/Messages/y",
+            }
+            r = await api.admin.post(
+                f"/api/v1/push/graph/{tenant.id}/{box['id']}", json={"value": [note]}
+            )
+            assert r.status_code == 202, r.text
+            await _until(lambda: _total(api.admin, url, 3))
+            listed = await api.admin.get("/api/v1/emails", params={"mailbox_id": box["id"]})
+            labels = sorted(tuple(e["labels"]) for e in listed.json()["items"])
+            assert labels == [("Inbox",), ("Inbox",), ("Sent Items",)]
+        finally:
+            stop.set()
+            await task
+
+
 async def _total(client: httpx.AsyncClient, url: str, n: int) -> bool:
     return bool((await client.get(url)).json()["total"] == n)
 

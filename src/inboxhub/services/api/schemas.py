@@ -22,6 +22,9 @@ class EmailItem(BaseModel):
     snippet: str
     has_attachments: bool
     flags: Flags
+    labels: list[str] = Field(
+        default=[], description="folders (IMAP, Graph, EWS) or labels (Gmail) holding it"
+    )
 
     @classmethod
     def of(cls, s: EmailSummary) -> EmailItem:
