@@ -255,6 +255,14 @@ async def test_mail_hosts_may_not_be_internal_unless_an_operator_allows_it(api: 
             422,
         )
         assert "INBOXHUB_ALLOW_PRIVATE_MAIL_HOSTS" in body["detail"]
+    ews = {"server": "outlook.office365.com", "email": "a@b.test", "username": "a", "password": "p"}
+    body = _problem(
+        await api.admin.post(
+            "/api/v1/mailboxes", json={"name": "E", "provider": "ews", "settings": ews}
+        ),
+        422,
+    )
+    assert "1 April 2027" in body["detail"] and "graph" in body["detail"]
     api.c.settings.allow_private_mail_hosts = True
     r = await api.admin.post(
         "/api/v1/mailboxes", json={"name": "I", "provider": "imap", "settings": imap}

@@ -51,11 +51,11 @@ class MailboxAdmin:
     async def _check(self, provider: str, config: ConnectorSettings) -> None:
         allow = self.c.settings.allow_private_mail_hosts
         try:
-            for host, port in mail_hosts(provider, config):
-                await resolve_allowed(host, port, allow)
             preflight = getattr(registry.module(provider), "preflight", None)
             if preflight is not None:
                 preflight(config)
+            for host, port in mail_hosts(provider, config):
+                await resolve_allowed(host, port, allow)
         except ProviderConfigError as exc:
             raise InvalidInput(str(exc)) from exc
         if provider == "local":
