@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.servers.base import Unavailable
+from tests.support.servers.dovecot import Dovecot
 from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
 from tests.support.servers.seaweedfs import SeaweedS3
@@ -48,3 +49,8 @@ def noida() -> Iterator[Noida]:
 @pytest.fixture(scope="session")
 def secantus() -> Iterator[Secantus]:
     yield from _serve(Secantus)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    yield from _serve(Dovecot)
