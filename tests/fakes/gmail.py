@@ -22,7 +22,6 @@ import json
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
@@ -32,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from tests.fakes.server import ThreadedServer
 
 SYSTEM_LABELS = (
     "INBOX",
@@ -172,8 +172,7 @@ class FakeGmail:
         self._lock = threading.RLock()
         self._rng = random.Random(7)
         self.app = self._build_app()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
         self.reset()
 
@@ -192,28 +191,13 @@ class FakeGmail:
         return self.url + "/o/oauth2/v2/auth"
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="fake-gmail"
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Gmail server did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(self.app, name="fake Gmail server").start()
+        self.port = self._server.port
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def reset(self) -> None:
         """Forget every mailbox, token, queued failure, hook and count."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -37,9 +36,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
+
+from tests.fakes.server import ThreadedServer
 
 WELL_KNOWN = ("inbox", "sentitems", "drafts", "deleteditems", "junkemail", "archive", "outbox")
 DISPLAY = {
@@ -156,36 +156,6 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)
 
 
-class ThreadedServer:
-    """An ASGI app served by uvicorn in a background thread on a free local port."""
-
-    def __init__(self, app: Any) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-
-    def start(self) -> ThreadedServer:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
-
-
 class FakeGraph:
     def __init__(
         self,
@@ -216,7 +186,7 @@ class FakeGraph:
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> FakeGraph:
-        self._server = ThreadedServer(self.app).start()
+        self._server = ThreadedServer(self.app, name="fake Graph server").start()
         self.url = self._server.url
         return self
 
@@ -700,47 +670,42 @@ class FakeGraph:
                 return problem or Response(status_code=500)
             return list_folders(request, user, user.root_id)
 
-        def find_folder(user: FakeUser, key: str, request: Request) -> FakeFolder | Response:
-            with fake.lock:
-                folder = user.folder(key)
-            if folder is None:
-                return graph_error(
-                    404,
-                    "ErrorItemNotFound",
-                    "The specified object was not found in the store.",
-                    request,
-                )
-            return folder
-
-        @app.get("/v1.0/users/{user_key}/mailFolders/{folder_key}")
-        async def one_folder(user_key: str, folder_key: str, request: Request) -> Response:
+        def authorized_folder(
+            request: Request, user_key: str, folder_key: str
+        ) -> tuple[FakeUser, FakeFolder] | Response:
+            """The user and folder a request names, or Graph's error answer."""
             user, problem = fake._authorize_user(request, user_key)
             if problem is not None or user is None:
                 return problem or Response(status_code=500)
-            folder = find_folder(user, folder_key, request)
-            if isinstance(folder, Response):
-                return folder
+            with fake.lock:
+                folder = user.folder(folder_key)
+            if folder is None:
+                return item_not_found(request)
+            return user, folder
+
+        @app.get("/v1.0/users/{user_key}/mailFolders/{folder_key}")
+        async def one_folder(user_key: str, folder_key: str, request: Request) -> Response:
+            found = authorized_folder(request, user_key, folder_key)
+            if isinstance(found, Response):
+                return found
+            user, folder = found
             with fake.lock:
                 return JSONResponse(folder_json(user, folder))
 
         @app.get("/v1.0/users/{user_key}/mailFolders/{folder_key}/childFolders")
         async def child_folders(user_key: str, folder_key: str, request: Request) -> Response:
-            user, problem = fake._authorize_user(request, user_key)
-            if problem is not None or user is None:
-                return problem or Response(status_code=500)
-            folder = find_folder(user, folder_key, request)
-            if isinstance(folder, Response):
-                return folder
+            found = authorized_folder(request, user_key, folder_key)
+            if isinstance(found, Response):
+                return found
+            user, folder = found
             return list_folders(request, user, folder.id)
 
         @app.get("/v1.0/users/{user_key}/mailFolders/{folder_key}/messages/delta")
         async def delta(user_key: str, folder_key: str, request: Request) -> Response:
-            user, problem = fake._authorize_user(request, user_key)
-            if problem is not None or user is None:
-                return problem or Response(status_code=500)
-            folder = find_folder(user, folder_key, request)
-            if isinstance(folder, Response):
-                return folder
+            found = authorized_folder(request, user_key, folder_key)
+            if isinstance(found, Response):
+                return found
+            user, folder = found
             return fake._delta(request, user, folder)
 
         @app.get("/v1.0/users/{user_key}/messages/{message_id}/$value")
@@ -751,12 +716,7 @@ class FakeGraph:
             with fake.lock:
                 message = user.messages.get(message_id.split(".r", 1)[0])
             if message is None:
-                return graph_error(
-                    404,
-                    "ErrorItemNotFound",
-                    "The specified object was not found in the store.",
-                    request,
-                )
+                return item_not_found(request)
             return Response(message.mime, media_type="message/rfc822")
 
     def _delta(self, request: Request, user: FakeUser, folder: FakeFolder) -> Response:
@@ -948,12 +908,7 @@ class FakeGraph:
         folder_key = parts[2][len("mailFolders('") : -2]
         with self.lock:
             if user.folder(folder_key) is None:
-                return graph_error(
-                    404,
-                    "ErrorItemNotFound",
-                    "The specified object was not found in the store.",
-                    request,
-                )
+                return item_not_found(request)
         return user
 
     async def _handshake(self, notification_url: str) -> str | None:
@@ -1024,6 +979,12 @@ def graph_error(
         }
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def item_not_found(request: Request) -> JSONResponse:
+    return graph_error(
+        404, "ErrorItemNotFound", "The specified object was not found in the store.", request
+    )
 
 
 def aad_error(status: int, error: str, code: int, description: str) -> JSONResponse:

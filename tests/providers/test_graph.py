@@ -4,7 +4,7 @@ change-notification endpoint."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ from inboxhub.providers.oauth import authorization_url, exchange_code, pkce_pair
 from inboxhub.services.fetcher.push_graph import build_router
 from inboxhub.services.gateway import problems
 from inboxhub.settings import Settings
-from tests.fakes.graph import FakeGraph, ThreadedServer, sample_mime
+from tests.fakes.graph import FakeGraph, sample_mime
+from tests.fakes.server import ThreadedServer
 from tests.support.sync_memory import MemoryItemMap, MemorySink, SavedSecrets
 
 UPN = "adele@contoso.com"
@@ -87,6 +88,18 @@ class Harness:
     async def sync(self) -> dict[str, Any]:
         self.cursor = await self.conn.sync(self.cursor, self.sink)
         return self.cursor
+
+    def after_each_delta_page(self, action: Callable[[], object]) -> None:
+        """Run ``action`` each time the connector has fetched a page of a delta query."""
+        original = self.conn.api.request
+
+        async def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
+            response = await original(method, path, **kwargs)
+            if "/messages/delta" in path:
+                action()
+            return response
+
+        self.conn.api.request = request
 
 
 @pytest.fixture
@@ -306,15 +319,12 @@ async def test_endless_throttling_gives_a_retryable_error(fake: FakeGraph, harne
 async def test_message_deleted_before_its_mime_is_skipped(fake: FakeGraph, harness: Any) -> None:
     keep, doomed = fake.add_message(UPN), fake.add_message(UPN)
     h = harness()
-    original = h.conn.api.request
 
-    async def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await original(method, path, **kwargs)
-        if "/messages/delta" in path and doomed in fake.users[UPN].messages:
+    def delete_doomed() -> None:
+        if doomed in fake.users[UPN].messages:
             fake.delete_message(UPN, doomed)
-        return response
 
-    h.conn.api.request = request
+    h.after_each_delta_page(delete_doomed)
     await h.sync()
 
     assert set(h.sink.messages_by_id) == {keep}
@@ -536,15 +546,7 @@ async def test_failures_while_downloading_surface_as_provider_errors(
     for _ in range(6):
         fake.add_message(UPN)
     h = harness()
-    original = h.conn.api.request
-
-    async def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await original(method, path, **kwargs)
-        if "/messages/delta" in path:
-            fake.throttle(1000, retry_after=1)
-        return response
-
-    h.conn.api.request = request
+    h.after_each_delta_page(lambda: fake.throttle(1000, retry_after=1))
     with pytest.raises(ProviderError, match="throttling") as info:
         await h.sync()
     assert info.value.retry_after == 1.0
@@ -555,15 +557,7 @@ async def test_concurrent_401s_refresh_the_token_once(fake: FakeGraph, harness: 
     for _ in range(8):
         fake.add_message(UPN)
     h = harness()
-    original = h.conn.api.request
-
-    async def request(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = await original(method, path, **kwargs)
-        if "/messages/delta" in path:
-            fake.expire_access_tokens()  # every download starts with a dead token
-        return response
-
-    h.conn.api.request = request
+    h.after_each_delta_page(fake.expire_access_tokens)  # every download starts with a dead token
     await h.sync()
     assert len(h.sink.messages_by_id) == 8
     # Eight downloads met a 401 at once; one refresh served them all.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import imaplib
-import ipaddress
 import itertools
 import json
 import os
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from inboxhub.providers.imap_wire import encode_mailbox
 from tests.support.servers.base import ServerProcess, Unavailable, free_ports
+from tests.support.tls import write_test_ca_and_certificate
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
@@ -86,79 +86,6 @@ class _Introspection:
         self.httpd.server_close()
 
 
-def _make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA, and a certificate for ``localhost``/``127.0.0.1`` signed by it: returns
-    (ca.pem, cert.pem, key.pem)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "inboxhub test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    ca_path, cert_path, key_path = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
-    ca_path.write_bytes(ca_cert.public_bytes(pem))
-    cert_path.write_bytes(cert.public_bytes(pem) + ca_cert.public_bytes(pem))
-    key_path.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    return ca_path, cert_path, key_path
-
-
 class Dovecot:
     """One Dovecot instance. ``add_user``/``new_user`` create accounts on the fly
     (passwd-file is re-read when it changes)."""
@@ -183,7 +110,9 @@ class Dovecot:
         self._serial = itertools.count(1)
         self._lock = threading.Lock()
         self.introspection = _Introspection()
-        self.ca_file, self.cert_file, self.key_file = _make_certificates(self.root)
+        self.ca_file, self.cert_file, self.key_file = write_test_ca_and_certificate(
+            self.root, ["localhost"], ["127.0.0.1"]
+        )
         self.server = ServerProcess(
             "dovecot", [self.program, "-F", "-c", str(self.config)], self.root
         )
