@@ -27,6 +27,7 @@ from inboxhub.runtime import (
 )
 from inboxhub.services.auth import AuthService
 from inboxhub.services.consumer import replay_dlq
+from inboxhub.services.consumer_processes import consumer_processes
 from inboxhub.services.fetcher.engine import FetcherEngine
 from inboxhub.services.gateway.app import create_app
 from inboxhub.services.tenants.bootstrap import ADMIN_ROLES, bootstrap
@@ -66,20 +67,31 @@ async def _bootstrap(c: Container, auth: AuthService) -> None:
         )
 
 
+# In ``inboxhub run`` these consume in child processes of their own: the fetcher,
+# the processor's event loop and the indexer each hold the GIL for most of their
+# work, and in one process they would take turns (services/consumer_processes.py).
+CHILD_SERVICES = ("processor", "indexer")
+
+
 async def serve_all(settings: Settings, host: str, port: int) -> None:
     c = await open_container(settings)
     try:
         auth = await build_auth(c)
         await _bootstrap(c, auth)
         stop = asyncio.Event()
-        tasks = start_consumers(c, CONSUMER_SERVICES, stop)
-        tasks.append(asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher"))
-        app = create_app(c, auth.tokens.verify_access, ("gateway",), auth)
-        log.info("inboxhub.ready", url=f"http://{host}:{port}", data_dir=str(settings.data_dir))
-        try:
-            await _http(app, host, port)
-        finally:
-            await _stop(tasks, stop)
+        in_process = tuple(s for s in CONSUMER_SERVICES if s not in CHILD_SERVICES)
+        with consumer_processes(settings, CHILD_SERVICES) as children:
+            tasks = start_consumers(c, in_process, stop)
+            tasks.append(asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher"))
+            tasks.append(asyncio.create_task(children.watch(stop), name="consumer-children"))
+            for task in tasks:
+                task.add_done_callback(functools.partial(_exit_if_died, stop))
+            app = create_app(c, auth.tokens.verify_access, ("gateway",), auth)
+            log.info("inboxhub.ready", url=f"http://{host}:{port}", data_dir=str(settings.data_dir))
+            try:
+                await _http(app, host, port)
+            finally:
+                await _stop(tasks, stop)
     finally:
         await c.close()
 

@@ -63,9 +63,9 @@ class ConsumerProcesses:
             if p.exitcode is not None:
                 raise ConsumerDied(f"{p.name} stopped with exit code {p.exitcode}")
 
-    async def watch(self) -> None:
-        """Return never; raise as soon as a child has died."""
-        while True:
+    async def watch(self, stop: asyncio.Event | None = None) -> None:
+        """Raise as soon as a child has died; return only once ``stop`` is set."""
+        while stop is None or not stop.is_set():
             self.check()
             await asyncio.sleep(PARENT_CHECK_SECONDS)
 
