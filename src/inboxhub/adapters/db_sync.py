@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _now, _utc
 from inboxhub.adapters.db_tables import fetcher_workers, mailboxes, provider_items, sync_state
-from inboxhub.adapters.sqlite_thread import MAX_IN, in_chunks
+from inboxhub.adapters.sqlite_thread import in_chunks
 from inboxhub.domain.models import SyncStatus
 
 
@@ -184,16 +184,13 @@ class SqlSyncStore:
             }
             for r, v in items.items()
         ]
+        stmt = self._insert(provider_items)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "mailbox_id", "folder", "ref"],
+            set_={"value": stmt.excluded.value},
+        )
         async with self._db.tx(tenant_id) as conn:
-            for start in range(0, len(rows), MAX_IN // 5):  # 5 parameters a row
-                part = rows[start : start + MAX_IN // 5]
-                stmt = self._insert(provider_items).values(part)
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["tenant_id", "mailbox_id", "folder", "ref"],
-                        set_={"value": stmt.excluded.value},
-                    )
-                )
+            await conn.execute(upsert, rows)  # one statement, executemany: compiled once
 
     async def items_drop(
         self, tenant_id: str, mailbox_id: str, folder: str, refs: Sequence[str] | None
