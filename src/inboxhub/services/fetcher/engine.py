@@ -29,6 +29,7 @@ import structlog
 from inboxhub.domain.events import TENANT_CONFIG_UPDATED, TenantConfigUpdated
 from inboxhub.domain.models import Mailbox
 from inboxhub.runtime import Container
+from inboxhub.services.fetcher import metrics
 from inboxhub.services.fetcher.mailbox_sync import MailboxRunner
 
 log = structlog.get_logger(__name__)
@@ -113,6 +114,7 @@ class FetcherEngine:
                 continue
             if key not in self.running:
                 self._start(box)
+        metrics.MAILBOXES.set(len(self.running))
 
     def _start(self, box: Mailbox) -> None:
         runner = MailboxRunner(self.c, box, self.worker_id)

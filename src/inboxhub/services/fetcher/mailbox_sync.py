@@ -27,7 +27,7 @@ from inboxhub.providers.base import (
     ProviderError,
 )
 from inboxhub.runtime import Container
-from inboxhub.services.fetcher import registry
+from inboxhub.services.fetcher import metrics, registry
 from inboxhub.services.fetcher.sink import LeaseLost, PipelineSink, SqlItemMap
 
 log = structlog.get_logger(__name__)
@@ -107,7 +107,7 @@ class MailboxRunner:
             except Exception as exc:
                 log.exception("fetcher.sync_crashed", mailbox=self.mailbox.id)
                 delay = min(s.fetcher_max_backoff_seconds, backoff)
-                await self._failed(f"internal error: {exc!r}", "retrying")
+                await self._failed(f"internal error: {exc!r}", "retrying", kind="internal")
             finally:
                 if connector is not None:
                     with contextlib.suppress(Exception):
@@ -126,6 +126,8 @@ class MailboxRunner:
         cursor = await connector.sync(cursor, sink)
         await sink.checkpoint(cursor)
         await self.c.sync.set_status(tenant_id, mailbox_id, "idle", finished=True)
+        metrics.SYNCS.labels(self.mailbox.provider).inc()
+        metrics.MESSAGES.labels(self.mailbox.provider).inc(sink.published)
         if sink.published:
             log.info("fetcher.synced", mailbox=mailbox_id, new=sink.published)
 
@@ -135,8 +137,9 @@ class MailboxRunner:
         cursor = await self.c.directory.get_sync_state(*self._ids)
         await _first(connector.wait_for_change(cursor, timeout), self.wake.wait())
 
-    async def _failed(self, message: str, state: str) -> None:
+    async def _failed(self, message: str, state: str, kind: str | None = None) -> None:
         log.warning("fetcher.sync_failed", mailbox=self.mailbox.id, state=state, error=message)
+        metrics.SYNC_ERRORS.labels(self.mailbox.provider, kind or state).inc()
         with contextlib.suppress(Exception):
             await self.c.sync.set_status(*self._ids, state, error=message)
 
