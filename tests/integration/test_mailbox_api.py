@@ -112,6 +112,10 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
     assert created["secrets_set"] == ["token"]
     replay = await api.admin.get(f"{back.path}?{back.query}")
     assert replay.status_code in (409, 422)  # the code is spent; nothing created twice
+    forged = await api.admin.get(back.path, params={"code": "x", "state": "forged"})
+    assert _problem(forged, 401)["detail"].startswith("the consent state is invalid")
+    denied = await api.admin.get(back.path, params={"error": "access_denied", "state": "s"})
+    assert "access_denied" in _problem(denied, 422)["detail"]
 
     engine = FetcherEngine(api.c, "worker-1")
     stop = asyncio.Event()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from inboxhub.domain.errors import Forbidden
+from inboxhub.domain.errors import Forbidden, InvalidInput
 from inboxhub.domain.models import Mailbox, SyncStatus
 from inboxhub.runtime import Container
 from inboxhub.services.audit.publisher import AuditLog
@@ -150,11 +150,17 @@ def build_router(c: Container) -> APIRouter:
     )
     async def finish_consent(
         provider: Literal["gmail", "graph"],
-        code: str = Query(max_length=4096),
         state: str = Query(max_length=4096),
+        code: str | None = Query(default=None, max_length=4096),
+        error: str | None = Query(default=None, max_length=200),
+        error_description: str | None = Query(default=None, max_length=2000),
     ) -> MailboxDetail:
         """Where the provider sends the browser back; the sealed ``state`` says who
-        asked, so no bearer token is needed here."""
+        asked, so no bearer token is needed here. A refused consent comes back as
+        ``error`` (RFC 6749 §4.1.2.1) and is reported as such."""
+        if error or not code:
+            reason = f"{error or 'no code'}: {error_description or ''}".rstrip(": ")
+            raise InvalidInput(f"the mailbox was not connected; the provider said {reason}")
         return await detail(await consent.callback(provider, code, state))
 
     return router
