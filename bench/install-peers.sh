@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The peers the benchmarks run side by side (Debian packages). Idempotent.
 set -euo pipefail
-if ! command -v notmuch >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq notmuch >/dev/null
-  else echo "notmuch missing and not root: the benchmark will skip the peer" >&2; fi
-fi
+# notmuch (indexing peer), isync's mbsync (IMAP sync peer), Dovecot (the IMAP server).
+for pair in notmuch:notmuch mbsync:isync dovecot:dovecot-imapd; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null && [ ! -x "/usr/sbin/$cmd" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get install -y -qq "$pkg" >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq "$pkg" >/dev/null)
+    else echo "$cmd missing and not root: the benchmarks will skip it" >&2; fi
+  fi
+done
