@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import structlog
 from exchangelib import DELEGATE, Account, Configuration, Credentials, FailFast, Version
 from exchangelib import errors as ews_errors
 from exchangelib.extended_properties import ExtendedProperty
@@ -79,7 +80,10 @@ from inboxhub.providers.base import (
     SyncSink,
 )
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
+# exchangelib logs whole requests, Basic credentials included, at DEBUG: never let a
+# debug log level of ours turn that on.
+logging.getLogger("exchangelib").setLevel(logging.INFO)
 
 T = TypeVar("T")
 
@@ -447,7 +451,7 @@ class EwsConnector:
                         f"Exchange at {self._host} is busy (throttled); retry later",
                         retry_after=delay,
                     ) from None
-                log.info("EWS %s busy; backing off %.1f s", self._host, delay)
+                log.info("ews.busy_backoff", host=self._host, seconds=round(delay, 1))
                 await self.sleep(delay)
                 waited += delay
         raise AssertionError("unreachable")
@@ -540,7 +544,7 @@ class EwsConnector:
             if isinstance(item, ITEM_GONE):
                 continue  # deleted meanwhile: the next sync reports it
             if isinstance(item, Exception):
-                log.warning("EWS %s: skipping an item that cannot be read: %s", self._host, item)
+                log.warning("ews.item_unreadable", host=self._host, item=str(item))
                 continue
             found.append(item)
         return found
@@ -581,7 +585,7 @@ class EwsConnector:
                         f"Exchange keeps rejecting a fresh sync state for folder {name!r}"
                     ) from None
                 restarts += 1
-                log.info("EWS %s: sync state of %s invalid; full resync", self._host, name)
+                log.info("ews.sync_state_invalid_resync", host=self._host, folder=name)
                 state.clear()
                 state.update(sync_state=None, resync=True)
                 await self.ctx.items.drop(seen_key)
@@ -620,7 +624,7 @@ class EwsConnector:
             items = await self._ews(partial(self._get_items, folder, chunk, FETCH_FIELDS))
             for item in items:
                 if item.mime_content is None:
-                    log.warning("EWS %s: item in %s has no MIME content; skipped", self._host, name)
+                    log.warning("ews.item_without_mime", host=self._host, folder=name)
                     continue
                 batch.append(
                     FetchedMessage(

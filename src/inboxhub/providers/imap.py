@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import re
 import ssl
 import time
@@ -43,6 +42,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+import structlog
 from pydantic import Field, model_validator
 
 from inboxhub.providers.base import (
@@ -75,7 +75,7 @@ from inboxhub.providers.imap_wire import (
 )
 from inboxhub.providers.net_guard import resolve_allowed
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 BATCH_MESSAGES = 300  # per UID FETCH chunk and per sink.messages call
 BATCH_BYTES = 16 * 1024 * 1024
@@ -323,7 +323,7 @@ class _FolderSync:
         stale: list[int] = []
         if state is not None and state.get("uidvalidity") != select.uidvalidity:
             stale = [*state.get("stale", []), state["uidvalidity"]]
-            log.info("IMAP folder %s: UIDVALIDITY changed, fetching it again", self.folder)
+            log.info("imap.uidvalidity_changed_resync", folder=self.folder)
             state = None
         if state is None:
             state = {"uidvalidity": select.uidvalidity, "uid": 0, "modseq": None, "stale": stale}
@@ -647,7 +647,7 @@ class _Watch:
             except ProviderAuthError:
                 raise
             except ProviderError as exc:  # e.g. the server's per-user connection limit
-                log.warning("IMAP IDLE on %s not started (%s); it is polled", folder, exc)
+                log.warning("imap.idle_not_started_polling", folder=folder, error=str(exc))
                 break
             self.conns.append(conn)
             select = _Select()
@@ -682,7 +682,7 @@ class _Watch:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.info("IMAP watch connection lost: %r", exc)
+            log.info("imap.watch_lost", error=repr(exc))
         conn.broken = True
         self.dead = True
         self.changed.set()  # a sync finds out what happened
