@@ -5,14 +5,19 @@ routes of deploy/traefik. `make test-distributed` runs only this, verbosely."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.distributed import Deployment, Servers, deployment
 from tests.support.messages import dated, make_message, write_maildir
+from tests.support.servers.dovecot import Dovecot
 from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
 from tests.support.servers.seaweedfs import SeaweedS3
@@ -50,7 +55,13 @@ def deployed(
     root = tmp_path_factory.mktemp("distributed")
     mail = messages()
     maildir = write_maildir(root / "Maildir", mail, seen_every=4)
-    with deployment(root, Servers(postgres, seaweedfs, noida, secantus)) as d:
+    fetchers = {
+        "INBOXHUB_FETCHER_LEASE_SECONDS": "3",
+        "INBOXHUB_FETCHER_POLL_SECONDS": "600",
+        "INBOXHUB_ALLOW_PRIVATE_MAIL_HOSTS": "true",
+    }
+    servers = Servers(postgres, seaweedfs, noida, secantus)
+    with deployment(root, servers, {"fetcher": 2}, **fetchers) as d:
         yield d, maildir, mail
 
 
@@ -132,3 +143,72 @@ def test_traefik_routes_each_prefix_to_its_service(deployed) -> None:
     client = d.login()
     boxes = client.get("/api/v1/mailboxes").json()["items"]
     assert [b["name"] for b in boxes] == ["Warehouse"]
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.2)
+    return value
+
+
+def test_imap_mailboxes_spread_over_fetchers_and_outlive_a_killed_one(
+    deployed, dovecot: Dovecot
+) -> None:
+    """Twelve IMAP mailboxes between two fetcher processes; one is killed (-9) and
+    its mailboxes move to the other when their leases run out, new mail included.
+    (Last in this module: it adds mailboxes the tests above do not expect.)"""
+    d, _, _ = deployed
+    client = d.login()
+    boxes: dict[str, str] = {}  # mailbox id -> Dovecot user
+    for i in range(12):
+        user, password = dovecot.new_user("dist")
+        for j in range(2):
+            dovecot.append(user, "INBOX", make_message(f"{user} note {j}").replace(b"\n", b"\r\n"))
+        settings = {
+            "host": "127.0.0.1",
+            "port": dovecot.imap_port,
+            "security": "none",
+            "username": user,
+            "password": password,
+        }
+        r = client.post(
+            "/api/v1/mailboxes",
+            json={"name": f"IMAP {i}", "provider": "imap", "settings": settings},
+        )
+        assert r.status_code == 201, r.text
+        boxes[r.json()["id"]] = user
+
+    def details() -> dict[str, dict[str, Any]]:
+        return {b: client.get(f"/api/v1/mailboxes/{b}").json() for b in boxes}
+
+    def synced() -> dict[str, dict[str, Any]] | None:
+        now = details()
+        return now if all(x["total"] == 2 and x["sync"]["worker"] for x in now.values()) else None
+
+    first = until(synced, "every IMAP mailbox synced")
+    pids = {int(x["sync"]["worker"].split(":")[1]) for x in first.values()}
+    fetcher_pids = {s.process.pid for s in d.of("fetcher")}
+    assert pids == fetcher_pids, "both fetcher processes hold some of the mailboxes"
+
+    victim = next(s for s in d.of("fetcher"))
+    orphaned = [
+        b for b, x in first.items() if int(x["sync"]["worker"].split(":")[1]) == victim.process.pid
+    ]
+    os.kill(victim.process.pid, signal.SIGKILL)
+    victim.process.wait(10)
+    for b in orphaned:
+        dovecot.append(boxes[b], "INBOX", make_message("after the crash").replace(b"\n", b"\r\n"))
+
+    def taken_over() -> bool:
+        now = details()
+        return all(
+            now[b]["total"] == 3
+            and int(now[b]["sync"]["worker"].split(":")[1]) != victim.process.pid
+            for b in orphaned
+        )
+
+    until(taken_over, "the survivor to take over the killed fetcher's mailboxes")
+    final = details()
+    assert sum(x["total"] for x in final.values()) == 2 * 12 + len(orphaned)
