@@ -21,8 +21,8 @@ from inboxhub.domain.models import (
     Flags,
     Mailbox,
     SearchDocument,
-    SyncStatus,
     SearchPage,
+    SyncStatus,
     Tenant,
     User,
 )

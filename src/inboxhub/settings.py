@@ -69,12 +69,14 @@ class Settings(BaseSettings):
     fetcher_lease_seconds: float = 30.0
     fetcher_poll_seconds: float = 60.0  # sync again after this long without push
     fetcher_max_backoff_seconds: float = 300.0
-    imap_max_idle_connections: int = 9  # per mailbox without NOTIFY; +1 for syncing = 10, Dovecot's per-user default
+    # IDLE connections per mailbox when the server lacks NOTIFY; with the syncing one
+    # that makes 10, Dovecot's default limit per user and address.
+    imap_max_idle_connections: int = 9
     # Hosts a tenant admin enters (IMAP, EWS) may not be loopback, private,
     # link-local or cloud-metadata addresses unless an operator allows it.
     allow_private_mail_hosts: bool = False
-    mail_tls_ca_file: str = ""
-    local_mail_root: str = ""  # tenant admins may connect archives under it; "" = none  # extra CA certificates trusted for IMAP/EWS servers
+    mail_tls_ca_file: str = ""  # extra CA certificates trusted for IMAP/EWS servers
+    local_mail_root: str = ""  # tenant admins may connect archives under it; "" = none
     # Where providers reach this deployment (OAuth redirects, push notifications).
     public_url: str = "http://127.0.0.1:8080"
 
