@@ -267,6 +267,14 @@ async def test_mail_hosts_may_not_be_internal_unless_an_operator_allows_it(api: 
         422,
     )
     assert "1 April 2027" in body["detail"] and "graph" in body["detail"]
+    plain = {**imap, "host": "8.8.8.8", "security": "none"}
+    body = _problem(
+        await api.admin.post(
+            "/api/v1/mailboxes", json={"name": "P", "provider": "imap", "settings": plain}
+        ),
+        422,
+    )
+    assert "in the clear" in body["detail"]
     api.c.settings.allow_private_mail_hosts = True
     r = await api.admin.post(
         "/api/v1/mailboxes", json={"name": "I", "provider": "imap", "settings": imap}
@@ -323,3 +331,20 @@ async def test_pause_resume_and_delete(api: Api, tmp_path: Any) -> None:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_graph_application_permissions_stay_in_the_operators_directory(api: Api) -> None:
+    app_only = {"user": "adele@contoso.test", "auth": "application"}
+
+    async def post(settings: dict[str, Any]) -> httpx.Response:
+        body = {"name": "G", "provider": "graph", "settings": settings}
+        return await api.admin.post("/api/v1/mailboxes", json=body)
+
+    assert "directory id" in _problem(await post(app_only), 422)["detail"]  # "common"
+    api.c.settings.microsoft_tenant = "contoso-directory"
+    other = {**app_only, "directory_tenant": "fabrikam-directory"}
+    assert "limited to this deployment" in _problem(await post(other), 422)["detail"]
+    assert "principal name" in _problem(await post({**app_only, "user": "a/../b"}), 422)["detail"]
+    r = await post(app_only)
+    assert r.status_code == 201, r.text
+    assert r.json()["secrets_set"] == []

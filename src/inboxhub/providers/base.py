@@ -119,7 +119,9 @@ class ProviderConfigError(ProviderError):
 class ConnectorSettings(BaseModel):
     """Base of each provider's settings model (what ``POST /api/v1/mailboxes`` takes
     in ``settings``). Fields named in ``SECRET_FIELDS`` are stored encrypted, apart
-    from the rest, and never returned by the API."""
+    from the rest, and never returned by the API. A provider module may also have
+    ``preflight(settings, app_settings)``, raising ``ProviderConfigError`` for
+    settings to refuse when they are saved."""
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
 

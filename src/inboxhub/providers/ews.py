@@ -691,7 +691,7 @@ def _copy(cursor: Cursor) -> Cursor:
     }
 
 
-def preflight(config: EwsSettings) -> None:
+def preflight(config: EwsSettings, app: Any) -> None:
     """Checks worth doing when the mailbox is saved (the API answers 422)."""
     if config.server and is_exchange_online(config.server):
         raise ProviderConfigError(EXCHANGE_ONLINE_MESSAGE.format(host=config.server))

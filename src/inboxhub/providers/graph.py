@@ -29,6 +29,7 @@ import asyncio
 import copy
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from urllib.parse import quote
 
 import httpx
 import structlog
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from inboxhub.domain.models import Flags
 from inboxhub.providers.base import (
@@ -110,6 +111,37 @@ class GraphSettings(ConnectorSettings):
     # Well-known names (inbox, sentitems …) or display names, "Parent/Child" for nesting.
     folders: list[str] = Field(default_factory=lambda: ["inbox", "sentitems"], min_length=1)
     token: dict[str, Any] | None = None  # the delegated OAuthToken (secret)
+
+    @field_validator("user", "directory_tenant")
+    @classmethod
+    def _path_safe(cls, value: str | None) -> str | None:
+        """Both go into URL paths: a UPN, an object id or a domain, nothing more."""
+        if value is not None and not _PATH_SAFE.fullmatch(value):
+            raise ValueError("must be a user principal name, an object id or a domain")
+        return value
+
+
+_PATH_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+'@-]{0,253}")
+MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
+
+
+def preflight(config: GraphSettings, app: Any) -> None:
+    """Application permissions read any mailbox of a directory that granted them, so
+    a tenant admin may use them only within the operator's own directory (a
+    deployment for one organisation); linking a customer's directory by admin
+    consent is not built yet."""
+    if config.auth != "application":
+        return
+    home = str(app.microsoft_tenant)
+    if home in MULTI_TENANT:
+        raise ProviderConfigError(
+            "application permissions need INBOXHUB_MICROSOFT_TENANT set to the directory id"
+        )
+    if config.directory_tenant not in (None, home):
+        raise ProviderConfigError(
+            "application permissions are limited to this deployment's directory "
+            f"({home}); connect other organisations' mailboxes with delegated consent"
+        )
 
 
 def _login(app: Any, tenant: str) -> str:

@@ -53,13 +53,18 @@ class MailboxAdmin:
         try:
             preflight = getattr(registry.module(provider), "preflight", None)
             if preflight is not None:
-                preflight(config)
+                preflight(config, self.c.settings)
             for host, port in mail_hosts(provider, config):
                 await resolve_allowed(host, port, allow)
         except ProviderConfigError as exc:
             raise InvalidInput(str(exc)) from exc
         if provider == "local":
             self._check_local(config.model_dump().get("paths", []))
+        if provider == "imap" and config.model_dump().get("security") == "none" and not allow:
+            raise InvalidInput(
+                "IMAP without TLS would send the password in the clear: "
+                "use security 'ssl' or 'starttls'"
+            )
 
     def _check_local(self, paths: list[str]) -> None:
         root = self.c.settings.local_mail_root
