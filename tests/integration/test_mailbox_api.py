@@ -131,9 +131,14 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
         )
         assert r.status_code == 204, r.text
         await _until(lambda: _total(api.admin, box_url, 4))
+        gmail.add_message(GMAIL, make_message("synced on request"), labels=["INBOX"])
+        assert (await api.admin.post(f"{box_url}/sync")).status_code == 202
+        await _until(lambda: _total(api.admin, box_url, 5))
+        _problem(await api.member.post(f"{box_url}/sync"), 403)
+        _problem(await api.other.post(f"{box_url}/sync"), 404)
         detail = (await api.admin.get(box_url)).json()
         assert detail["sync"]["state"] in ("idle", "syncing")
-        assert detail["sync"]["messages_synced"] == 4 and detail["sync"]["last_error"] is None
+        assert detail["sync"]["messages_synced"] == 5 and detail["sync"]["last_error"] is None
     finally:
         stop.set()
         await task

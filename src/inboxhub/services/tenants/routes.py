@@ -135,6 +135,13 @@ def build_router(c: Container) -> APIRouter:
         await admin.delete(principal.tenant_id, principal.user_id, mailbox_id)
         return Response(status_code=204)
 
+    @router.post("/mailboxes/{mailbox_id}/sync", status_code=202)
+    async def sync_now(mailbox_id: str, principal: Principal = Depends(require_admin)) -> Response:
+        """Have the fetcher sync the mailbox now rather than at its next push or poll."""
+        box = await admin.get(principal.tenant_id, mailbox_id)
+        await admin.push(box.tenant_id, box.id)
+        return Response(status_code=202)
+
     @router.get("/mailboxes/oauth/{provider}/authorize", response_model=ConsentStart)
     async def start_consent(
         provider: Literal["gmail", "graph"],
