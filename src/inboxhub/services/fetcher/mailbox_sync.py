@@ -107,7 +107,9 @@ class MailboxRunner:
             except Exception as exc:
                 log.exception("fetcher.sync_crashed", mailbox=self.mailbox.id)
                 delay = min(s.fetcher_max_backoff_seconds, backoff)
-                await self._failed(f"internal error: {exc!r}", "retrying", kind="internal")
+                # Tenants see the status: the details stay in the operators' logs.
+                message = f"internal error ({type(exc).__name__}); retrying"
+                await self._failed(message, "retrying", kind="internal")
             finally:
                 if connector is not None:
                     with contextlib.suppress(Exception):
