@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -429,6 +430,43 @@ async def test_restart_from_the_last_checkpoint_loses_and_repeats_nothing(box: M
     }
     assert all(m.flags == Flags(seen=True) for m in sink.messages_by_id.values())
     assert len(box.items.folders["INBOX"]) == len(raws)
+
+
+async def test_a_message_the_server_cannot_deliver_is_skipped_not_fatal(box: Mailbox) -> None:
+    """Dovecot drops the connection when it cannot read a message file. The folder
+    retries, narrows the failing fetch down to the one message, skips it after a few
+    attempts (listed in the cursor), and delivers everything around it."""
+    raws = [msg(f"around {i}") for i in range(5)]
+    for raw in raws:
+        box.append("INBOX", raw)
+    files = sorted(
+        p
+        for sub in ("cur", "new")
+        for p in (box.dovecot.maildir(box.user, "INBOX") / sub).iterdir()
+    )
+    assert len(files) == 5
+    os.chmod(files[2], 0)  # unreadable for Dovecot's mail processes
+    sink, cursor, failures = MemorySink(), {}, []
+    for _ in range(10):  # the engine's retries, without their backoff
+        try:
+            cursor = await box.connector(["INBOX"]).sync(cursor, sink)
+            break
+        except ProviderError as exc:
+            cursor = sink.cursor
+            failures.append((str(exc), cursor["folders"]["INBOX"].get("failing")))
+    else:
+        pytest.fail(f"the folder never got past the unreadable message: {failures}")
+    # The whole chunk fails twice, then the message alone until it is skipped (Dovecot
+    # now and then refuses one more fetch after such an error: hence the range).
+    assert 2 + imap_module.MAX_FETCH_ATTEMPTS <= len(failures) <= 8, failures
+    delivered = set(sink.messages_by_id)
+    assert delivered == {pmid("INBOX", r) for i, r in enumerate(raws) if i != 2}
+    assert cursor["folders"]["INBOX"]["skipped"] == [3]
+    assert "failing" not in cursor["folders"]["INBOX"]
+    later = msg("after the bad one")
+    box.append("INBOX", later)
+    await box.connector(["INBOX"]).sync(cursor, sink)
+    assert pmid("INBOX", later) in sink.messages_by_id
 
 
 @pytest.mark.parametrize("ignore", [(), ("NOTIFY",)], ids=["notify", "idle"])

@@ -79,6 +79,7 @@ log = structlog.get_logger(__name__)
 
 BATCH_MESSAGES = 300  # per UID FETCH chunk and per sink.messages call
 BATCH_BYTES = 16 * 1024 * 1024
+MAX_FETCH_ATTEMPTS = 3  # of one message before it is skipped as unreadable
 COMMAND_TIMEOUT = 60.0
 WATCH_REFRESH_SECONDS = 20 * 60  # servers end IDLE after 30 min (RFC 3501 §5.4)
 _NUMBER = re.compile(rb"\d+")
@@ -454,12 +455,16 @@ class _FolderSync:
                     sizes.append((uid, int(as_text(items.get("RFC822.SIZE", "0")))))
 
         await self.conn.check(f"UID FETCH {first}:* (UID RFC822.SIZE)", take)
+        sizes.sort()
+        sizes, lead = await self._isolate_failing(sizes)
         if not sizes:
             return
-        sizes.sort()
-        chunks: list[list[int]] = [[]]
+        singles = set(lead)  # the messages of a fetch that failed before go one by one
+        chunks: list[list[int]] = [[uid] for uid in lead] + [[]]
         chunk_bytes = 0
         for uid, size in sizes:
+            if uid in singles:
+                continue
             if chunks[-1] and (
                 len(chunks[-1]) >= BATCH_MESSAGES or chunk_bytes + size > BATCH_BYTES
             ):
@@ -467,7 +472,55 @@ class _FolderSync:
                 chunk_bytes = 0
             chunks[-1].append(uid)
             chunk_bytes += size
-        await self._fetch_chunks(chunks)
+        chunks = [c for c in chunks if c]
+        try:
+            await self._fetch_chunks(chunks)
+        except ProviderError:
+            await self._remember_failure()
+            raise
+        self.state.pop("failing", None)
+
+    async def _isolate_failing(
+        self, sizes: list[tuple[int, int]]
+    ) -> tuple[list[tuple[int, int]], list[int]]:
+        """A message the server cannot deliver (Dovecot drops the connection on an
+        unreadable file; others answer NO) must not stop the folder for ever. A fetch
+        that failed twice is retried one message at a time; a single message that
+        failed ``MAX_FETCH_ATTEMPTS`` times is skipped, logged and listed in the
+        cursor's ``skipped``. Returns the sizes left and the UIDs to fetch singly."""
+        failing = self.state.get("failing")
+        if not failing:
+            return sizes, []
+        uids = [uid for uid, _ in sizes]
+        if failing["single"] and failing["attempts"] >= MAX_FETCH_ATTEMPTS:
+            uid = failing["uid"]
+            log.warning("imap.message_unreadable_skipped", folder=self.folder, uid=uid)
+            self.state["skipped"] = [*self.state.get("skipped", []), uid][-1000:]
+            self.state["uid"] = max(self.state["uid"], uid)
+            del self.state["failing"]
+            await self.sink.checkpoint(self.out)
+            return [s for s in sizes if s[0] > uid], []
+        if failing["single"]:
+            return sizes, [u for u in uids if u == failing["uid"]]
+        if failing["attempts"] >= 2:
+            return sizes, [u for u in uids if u in set(failing["chunk"])]
+        return sizes, []
+
+    async def _remember_failure(self) -> None:
+        """Count the failed fetch in the cursor (see ``_isolate_failing``)."""
+        chunk = self.failed_chunk
+        if not chunk:
+            return
+        before = self.state.get("failing") or {}
+        same = before.get("uid") == chunk[0] and before.get("single") == (len(chunk) == 1)
+        self.state["failing"] = {
+            "uid": chunk[0],
+            "single": len(chunk) == 1,
+            "chunk": chunk[:BATCH_MESSAGES],
+            "attempts": before.get("attempts", 0) + 1 if same else 1,
+        }
+        with contextlib.suppress(Exception):
+            await self.sink.checkpoint(self.out)
 
     async def _fetch_chunks(self, chunks: list[list[int]]) -> None:
         """Fetch bodies chunk by chunk, the next chunk's command always sent before the
@@ -486,12 +539,17 @@ class _FolderSync:
             return self.conn.send(command), chunk
 
         current = send_next()
+        self.failed_chunk: list[int] = []
         while current is not None:
             tag, chunk = current
             following = send_next()
-            done = await self.conn.finish(tag, take)
-            if done.status != "OK":
-                raise ImapCommandError("UID FETCH", done)
+            try:
+                done = await self.conn.finish(tag, take)
+                if done.status != "OK":
+                    raise ImapCommandError("UID FETCH", done)
+            except ProviderError:
+                self.failed_chunk = chunk
+                raise
             got = [arrived.pop(uid) for uid in chunk if uid in arrived]
             if got:
                 await self.sink.messages([m for m, _, _ in got])
