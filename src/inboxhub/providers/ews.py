@@ -26,7 +26,6 @@ TLS with the system CAs plus the operator's ``mail_tls_ca_file``.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import socket
 import ssl
@@ -79,6 +78,7 @@ from inboxhub.providers.base import (
     ProviderError,
     SyncSink,
 )
+from inboxhub.providers.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 # exchangelib logs whole requests, Basic credentials included, at DEBUG: never let a
@@ -285,20 +285,6 @@ class _ConnectorProtocol(Protocol, metaclass=_UncachedProtocolMeta):
         return session
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 # ----------------------------------------------------------------------- the connector
 
 
@@ -429,7 +415,7 @@ class EwsConnector:
 
     def _note_response(self, response: requests.Response) -> None:
         self._last_status = response.status_code
-        self._last_retry_after = _retry_after(response.headers.get("Retry-After"))
+        self._last_retry_after = retry_after_seconds(response.headers.get("Retry-After"))
 
     # ------------------------------------------------------------------ calling EWS
 

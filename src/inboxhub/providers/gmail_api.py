@@ -14,8 +14,6 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -26,6 +24,7 @@ from inboxhub.providers.base import (
     ProviderError,
 )
 from inboxhub.providers.oauth import TokenManager
+from inboxhub.providers.retry_after import retry_after_seconds
 
 THROTTLE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
@@ -51,24 +50,6 @@ class Backoff:
         if retry_after is not None:
             wait = max(wait, retry_after)
         return min(wait, self.max_wait)
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -154,7 +135,7 @@ class GmailApi:
                 refreshed = True
                 continue
             if _is_throttle(status, reason):
-                retry_after = retry_after_seconds(response)
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 await self._wait(attempt, retry_after, f"{status} {reason or message}")
                 attempt += 1
                 continue

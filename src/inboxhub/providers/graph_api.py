@@ -20,6 +20,7 @@ import httpx
 
 from inboxhub.providers.base import ProviderAuthError, ProviderConfigError, ProviderError
 from inboxhub.providers.oauth import TokenManager
+from inboxhub.providers.retry_after import retry_after_seconds
 
 THROTTLE_STATUSES = frozenset({429, 503, 504})
 MAX_THROTTLE_RETRIES = 6  # waits inside one call before handing back to the engine
@@ -51,14 +52,6 @@ def error_code(response: httpx.Response) -> tuple[str, str]:
     if not isinstance(error, dict):
         return str(error), ""
     return str(error.get("code", "")), str(error.get("message", ""))
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 class GraphClient:
@@ -124,7 +117,7 @@ class GraphClient:
                         await self.tokens.refresh()
                 continue
             if status in THROTTLE_STATUSES:
-                wait = retry_after(response)
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is None:
                     wait = DEFAULT_BACKOFF * 2**throttled
                 if throttled < MAX_THROTTLE_RETRIES and wait <= MAX_THROTTLE_WAIT:
@@ -158,5 +151,7 @@ class GraphClient:
         if status == 404 and code in ("ErrorInvalidUser", "MailboxNotEnabledForRESTAPI"):
             return ProviderConfigError(f"{text} (check the mailbox's user)")
         if status >= 500:
-            return ProviderError(text, retry_after=retry_after(response))
+            return ProviderError(
+                text, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+            )
         return GraphRequestError(text, status, code)

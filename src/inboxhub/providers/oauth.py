@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from inboxhub.providers.base import ProviderAuthError, ProviderError
+from inboxhub.providers.retry_after import retry_after_seconds
 
 REFRESH_MARGIN_SECONDS = 120.0  # refresh this long before the token expires
 
@@ -69,14 +70,6 @@ def authorization_url(ep: OAuthEndpoints, redirect_uri: str, state: str, challen
     return f"{ep.authorize_url}?{urlencode(params)}"
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 async def _token_request(
     http: httpx.AsyncClient, ep: OAuthEndpoints, form: dict[str, str], previous: str | None
 ) -> OAuthToken:
@@ -92,7 +85,8 @@ async def _token_request(
         body = response.json()
     if response.status_code == 429 or response.status_code >= 500:
         raise ProviderError(
-            f"token endpoint answered {response.status_code}", retry_after=_retry_after(response)
+            f"token endpoint answered {response.status_code}",
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     if response.status_code != 200:
         error = body.get("error", f"HTTP {response.status_code}")
