@@ -93,6 +93,7 @@ def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
 
 async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> None:
     api.c.settings.fetcher_poll_seconds = 600.0  # only a push can bring the new mail
+    api.c.settings.gmail_pubsub_topic = "projects/p/topics/inboxhub"
     gmail.add_mailbox(GMAIL)
     for i in range(3):
         gmail.add_message(GMAIL, make_message(f"hello {i}"), labels=["INBOX"])
@@ -139,6 +140,9 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
         detail = (await api.admin.get(box_url)).json()
         assert detail["sync"]["state"] in ("idle", "syncing")
         assert detail["sync"]["messages_synced"] == 5 and detail["sync"]["last_error"] is None
+        assert gmail.box(GMAIL).watch is not None and gmail.counts["watch"] == 1
+        assert (await api.admin.delete(box_url)).status_code == 204
+        assert gmail.counts["stop"] == 1  # Gmail stops pushing for a deleted mailbox
     finally:
         stop.set()
         await task
@@ -154,7 +158,8 @@ async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
         s = api.c.settings
         s.microsoft_client_id, s.microsoft_client_secret = fake.client_id, fake.client_secret
         s.microsoft_login_url, s.microsoft_tenant = fake.login_url, fake.tenant
-        s.graph_api_url, s.public_url = fake.graph_url, "http://test"
+        s.graph_api_url, s.public_url = fake.graph_url, "https://test"
+        fake.validate_subscriptions = False  # "https://test" is not a real listener
         fake.add_user(upn)
         fake.add_message(upn, "inbox", make_message("inbox one"))
         fake.add_message(upn, "sentitems", make_message("sent one"), is_read=True)
@@ -194,6 +199,9 @@ async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
             listed = await api.admin.get("/api/v1/emails", params={"mailbox_id": box["id"]})
             labels = sorted(tuple(e["labels"]) for e in listed.json()["items"])
             assert labels == [("Inbox",), ("Inbox",), ("Sent Items",)]
+            assert len(fake.subscriptions) == 2  # one per folder
+            assert (await api.admin.delete(url)).status_code == 204
+            assert fake.subscriptions == {}  # deleted with the mailbox
         finally:
             stop.set()
             await task

@@ -157,3 +157,11 @@ class Connector(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Disconnectable(Protocol):
+    """Optional: a connector whose provider pushes to us (Gmail's watch, Graph's
+    subscriptions) stops that when its mailbox is deleted. Best effort: the
+    provider's own expiry ends it anyway."""
+
+    async def disconnect(self, cursor: Cursor) -> None: ...

@@ -221,6 +221,11 @@ class GmailConnector:
     async def close(self) -> None:
         await self._http.aclose()
 
+    async def disconnect(self, cursor: Cursor) -> None:
+        """The mailbox is deleted: stop its push notifications (``users.stop``)."""
+        if cursor.get("watchExpiration"):
+            await self.api.stop()
+
     async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
         """Push arrives through the Pub/Sub endpoint, which wakes the engine; here we
         only wait (the engine syncs again after the timeout anyway)."""

@@ -196,3 +196,6 @@ class GmailApi:
 
     async def watch(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", "/watch", json=body)
+
+    async def stop(self) -> None:
+        await self.request("POST", "/stop")

@@ -295,6 +295,15 @@ class GraphConnector:
     async def close(self) -> None:
         await self.http.aclose()
 
+    async def disconnect(self, cursor: Cursor) -> None:
+        """The mailbox is deleted: delete its subscriptions."""
+        for folder_state in cursor.get("folders", {}).values():
+            sub = folder_state.get("subscription")
+            if sub:
+                await self.api.request(
+                    "DELETE", f"subscriptions/{_segment(sub['id'])}", prefer=(), allow=(404,)
+                )
+
     # -- folders --------------------------------------------------------------------
 
     async def resolve_folders(self) -> list[Folder]:

@@ -9,10 +9,14 @@ fetcher into our own network (``providers/net_guard``). Every change announces
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+import structlog
 
 from inboxhub.domain.errors import InvalidInput, NotFound
 from inboxhub.domain.events import TenantConfigUpdated
@@ -23,9 +27,11 @@ from inboxhub.runtime import Container
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.fetcher import registry
 from inboxhub.services.fetcher.engine import MAILBOX_CHANGED
-from inboxhub.services.fetcher.mailbox_sync import load_secrets, seal_secrets
+from inboxhub.services.fetcher.mailbox_sync import build_connector, load_secrets, seal_secrets
 
+log = structlog.get_logger(__name__)
 PAGE = 500
+DISCONNECT_SECONDS = 10.0
 
 
 def mail_hosts(provider: str, config: ConnectorSettings) -> list[tuple[str, int]]:
@@ -158,6 +164,7 @@ class MailboxAdmin:
         the index. (Raw blobs are content-addressed and may be shared; erasing them
         is the tenant erasure's job.)"""
         box = await self.get(tenant_id, mailbox_id)
+        await self._disconnect(box)
         if not await self.c.directory.delete_mailbox(tenant_id, box.id):
             raise NotFound("no such mailbox")
         await self._announce(tenant_id, "mailbox.deleted", box.id)
@@ -166,6 +173,21 @@ class MailboxAdmin:
             await self.c.search.delete_many(tenant_id, ids)
             await self.c.emails.delete_many(tenant_id, ids)
         await self.audit.record(tenant_id, actor_id, "mailbox.disconnect", box.id)
+
+    async def _disconnect(self, box: Mailbox) -> None:
+        """Ask the provider to stop pushing to us (best effort, bounded in time)."""
+        connector: Any = None
+        try:
+            connector = await build_connector(self.c, box)
+            if hasattr(connector, "disconnect"):
+                cursor = await self.c.directory.get_sync_state(box.tenant_id, box.id)
+                await asyncio.wait_for(connector.disconnect(cursor), DISCONNECT_SECONDS)
+        except Exception as exc:  # the mailbox goes anyway
+            log.warning("mailbox.disconnect_failed", mailbox=box.id, error=str(exc))
+        finally:
+            if connector is not None:
+                with contextlib.suppress(Exception):
+                    await connector.close()
 
     async def push(self, tenant_id: str, mailbox_id: str) -> None:
         """A provider said the mailbox changed: have its fetcher sync it now."""
