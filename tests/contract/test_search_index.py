@@ -202,6 +202,88 @@ async def test_gmail_filters_narrow_the_results(index: SearchIndex) -> None:
     assert all("<mark>" in h.highlights["subject"][0] for h in page.hits), "still ranked"
 
 
+@pytest.fixture
+async def listed(index: SearchIndex) -> SearchIndex:
+    """Emails in mailbox ``k`` with labels, List-Id ids and Delivered-To addresses."""
+    await index.index_many(
+        [
+            search_doc(
+                30,
+                mailbox="k",
+                subject="report one",
+                labels=["inbox", "my-label"],
+                list_ids=["dev.lists.example.org"],
+                delivered_to=["alice@example.com"],
+            ),
+            search_doc(
+                31,
+                mailbox="k",
+                subject="report two",
+                labels=["work"],
+                list_ids=["announce.lists.example.org"],
+                delivered_to=["alice@example.com", "team@example.com"],
+            ),
+            search_doc(
+                32,
+                mailbox="k",
+                subject="report three",
+                labels=["my_label"],  # any spelling: the index keys it
+                list_ids=["users.example.net"],
+                delivered_to=["bob@example.com"],
+            ),
+            search_doc(33, mailbox="k", subject="report four"),
+        ]
+    )
+    return index
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("label:my-label", {"e00030", "e00032"}),
+        ('label:"MY LABEL"', {"e00030", "e00032"}),
+        ("label:my_label", {"e00030", "e00032"}),
+        ("label:Work", {"e00031"}),
+        ("label:wor", set()),  # the whole name
+        ("label:inbox", {"e00030"}),
+        ("-label:my-label", {"e00031", "e00033"}),
+        ("label:work OR label:inbox", {"e00030", "e00031"}),
+        ("list:dev.lists.example.org", {"e00030"}),
+        ("list:dev@lists.example.org", {"e00030"}),
+        ("list:<DEV.Lists.example.org>", {"e00030"}),
+        ("list:lists.example.org", {"e00030", "e00031"}),
+        ("list:example.org", {"e00030", "e00031"}),
+        ("list:ists.example.org", set()),  # suffixes on a dot boundary only
+        ("list:dev", set()),
+        ("-list:lists.example.org", {"e00032", "e00033"}),
+        ("deliveredto:alice@example.com", {"e00030", "e00031"}),
+        ("deliveredto:ALICE@Example.com", {"e00030", "e00031"}),
+        ("deliveredto:example.com", set()),  # the whole address
+        ("-deliveredto:alice@example.com", {"e00032", "e00033"}),
+        ("deliveredto:team@example.com OR list:users.example.net", {"e00031", "e00032"}),
+        ("label:my-label -list:lists.example.org", {"e00032"}),
+        ("(label:work OR deliveredto:bob@example.com) report", {"e00031", "e00032"}),
+        ("three -label:inbox", {"e00032"}),
+        ("-(label:inbox OR list:lists.example.org)", {"e00032", "e00033"}),
+    ],
+)
+async def test_label_list_and_deliveredto_find_the_same_emails(
+    listed: SearchIndex, q: str, expected: set[str]
+) -> None:
+    assert set(await ids(listed, q, ("k",))) == expected
+    assert set(await ids(listed, q, ("k",), order="date")) == expected
+
+
+async def test_label_list_and_deliveredto_follow_upserts_and_deletes(listed: SearchIndex) -> None:
+    await listed.index_many([search_doc(30, mailbox="k", subject="report one", labels=["work"])])
+    assert set(await ids(listed, "label:work", ("k",))) == {"e00030", "e00031"}
+    assert await ids(listed, "label:inbox", ("k",)) == []
+    assert await ids(listed, "list:dev.lists.example.org", ("k",)) == []
+    assert await listed.delete_many("t1", ["e00031"]) == 1
+    assert await ids(listed, "deliveredto:team@example.com", ("k",)) == []
+    assert await ids(listed, "label:work", ("k",)) == ["e00030"]
+
+
 async def test_facets_count_every_match_not_just_the_page(index: SearchIndex) -> None:
     def when(year: int) -> datetime:
         return datetime(year, 5, 1, tzinfo=UTC)
@@ -363,5 +445,96 @@ async def test_elastic_bulk_gives_up_after_its_attempts(
         with pytest.raises(BulkFailed) as failed:
             await s.index_many([search_doc(1), search_doc(2)])
         assert len(calls) == 3 and len(failed.value.failures) == 2
+    finally:
+        await s.close()
+
+
+# ---------------------------------------------------------------- indexes made before
+
+
+# search.db as it was made before doc_values (label:, list:, deliveredto:).
+OLD_FTS_SCHEMA = """
+CREATE TABLE docs (
+  rowid INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, id TEXT NOT NULL,
+  mailbox_id TEXT NOT NULL, sort_key INTEGER NOT NULL,
+  has_attachments INTEGER NOT NULL, seen INTEGER NOT NULL, flagged INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0, sender_domain TEXT NOT NULL DEFAULT '',
+  message_id TEXT NOT NULL DEFAULT '',
+  UNIQUE (tenant_id, id)
+);
+CREATE INDEX docs_by_message_id ON docs (tenant_id, message_id);
+CREATE INDEX docs_by_mailbox ON docs (tenant_id, mailbox_id, sort_key DESC, id);
+CREATE VIRTUAL TABLE fts USING fts5(
+  subject, from_text, to_text, body, attachment_names,
+  tokenize = "unicode61 remove_diacritics 2"
+);
+INSERT INTO docs (rowid, tenant_id, id, mailbox_id, sort_key, has_attachments, seen, flagged)
+  VALUES (1, 't1', 'old1', 'inbox', 1700000000000000, 0, 0, 0);
+INSERT INTO fts (rowid, subject, from_text, to_text, body, attachment_names)
+  VALUES (1, 'indexed long ago', '', '', 'old body', '');
+"""
+
+
+async def test_an_fts_index_made_before_label_list_deliveredto_is_upgraded_on_open(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from inboxhub.adapters.search_fts import FtsSearchIndex
+
+    path = tmp_path / "search.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_FTS_SCHEMA)
+    s = FtsSearchIndex(path)
+    try:
+        assert await ids(s, "long ago") == ["old1"]
+        assert await ids(s, "label:inbox") == [], "an old row has no values"
+        assert await ids(s, "-label:inbox") == ["old1"]
+        await s.index_many([search_doc(1, labels=["Inbox"], delivered_to=["a@x.org"])])
+        assert await ids(s, "label:inbox") == ["e00001"]
+        assert set(await ids(s, "-deliveredto:a@x.org")) == {"old1"}
+        assert set(await ids(s, "label:inbox OR ago")) == {"e00001", "old1"}
+        assert await s.delete_many("t1", ["old1", "e00001"]) == 2
+        assert await s.count("t1") == 0
+    finally:
+        await s.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM doc_values").fetchone() == (0,)
+
+
+async def test_an_elastic_index_made_before_label_list_deliveredto_gets_the_fields(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from inboxhub.adapters import es_query
+
+    s = search_elastic(Ctx(tmp_path, request))
+    template = es_query.index_template(s.index, 1, 0)["template"]
+    old_fields = {
+        k: v for k, v in es_query.MAPPINGS["properties"].items() if k not in es_query.ADDED_FIELDS
+    }
+    old_source = {
+        k: v
+        for k, v in es_query.source(search_doc(0, subject="indexed long ago")).items()
+        if k in old_fields
+    }
+    try:
+        await s.client.indices.create(
+            index=s.index,
+            body={
+                "settings": template["settings"],
+                "mappings": {**es_query.MAPPINGS, "properties": old_fields},
+            },
+        )
+        await s.client.index(
+            index=s.index, id="t1/e00000", routing="t1", body=old_source, refresh="true"
+        )
+        await s.index_many([search_doc(1, labels=["Inbox"], list_ids=["dev.x.org"])])
+        assert await ids(s, "long ago") == ["e00000"]
+        assert await ids(s, "label:inbox") == ["e00001"]
+        assert await ids(s, "list:x.org") == ["e00001"]
+        assert await ids(s, "-label:inbox") == ["e00000"], "an old document has no values"
+        mapping = await s.client.indices.get_mapping(index=s.index)
+        fields = mapping[s.index]["mappings"]["properties"]
+        assert all(fields[f]["type"] == "keyword" for f in es_query.ADDED_FIELDS)
     finally:
         await s.close()

@@ -193,6 +193,55 @@ def test_gmail_filters_compile_to_keyword_range_and_term_conditions() -> None:
     assert filter_clause(Filter("message_id", "a@b")) == {"term": {"message_id": "a@b"}}
 
 
+def test_label_list_and_delivered_to_are_terms_on_their_keyword_fields() -> None:
+    assert compile_query(parse_query('label:"My Label"')) == {
+        "bool": {"filter": [{"term": {"labels": "my-label"}}]}
+    }
+    assert filter_clause(Filter("list", "dev.lists.example.org")) == {
+        "term": {"list_ids": "dev.lists.example.org"}
+    }
+    assert filter_clause(Filter("delivered_to", "a@x.org")) == {"term": {"delivered_to": "a@x.org"}}
+    assert compile_query(parse_query("report -label:spam list:dev@lists.example.org")) == {
+        "bool": {
+            "must": [compile_query(Term("report"))],
+            "filter": [{"term": {"list_ids": "dev.lists.example.org"}}],
+            "must_not": [{"bool": {"filter": [{"term": {"labels": "spam"}}]}}],
+        }
+    }
+    assert compile_query(parse_query("label:a OR deliveredto:b@x.org")) == {
+        "bool": {
+            "should": [
+                {"bool": {"filter": [{"term": {"labels": "a"}}]}},
+                {"bool": {"filter": [{"term": {"delivered_to": "b@x.org"}}]}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def test_a_document_holds_the_keys_its_filters_match() -> None:
+    src = es_query.source(
+        search_doc(
+            1,
+            labels=["My Label", "inbox", "my_label"],
+            list_ids=["dev.lists.example.org"],
+            delivered_to=["Alice@Example.com", "<alice@example.com>"],
+        )
+    )
+    assert src["labels"] == ["inbox", "my-label"]
+    assert src["list_ids"] == ["dev.lists.example.org", "example.org", "lists.example.org", "org"]
+    assert src["delivered_to"] == ["alice@example.com"]
+    bare = es_query.source(search_doc(2))
+    assert bare["labels"] == bare["list_ids"] == bare["delivered_to"] == []
+
+
+def test_an_older_index_gets_the_added_fields_as_keywords() -> None:
+    update = es_query.mapping_update()
+    assert set(update["properties"]) == {"labels", "list_ids", "delivered_to"}
+    assert all(f == {"type": "keyword"} for f in update["properties"].values())
+    assert update["properties"].items() <= es_query.MAPPINGS["properties"].items()
+
+
 @pytest.mark.parametrize(
     "node",
     [Filter("in", "Inbox"), Filter("before", "yesterday"), Filter("larger", True), Filter("x", 1)],

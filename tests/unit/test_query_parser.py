@@ -88,6 +88,27 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
         ('in:"Sent Items"', Filter("in", "Sent Items")),
         ("rfc822msgid:<abc.1@example.com>", Filter("message_id", "abc.1@example.com")),
         ("rfc822msgid:abc.1@example.com", Filter("message_id", "abc.1@example.com")),
+        ("label:Work", Filter("label", "work")),
+        ('label:"My Label"', Filter("label", "my-label")),
+        ("label:my_label", Filter("label", "my-label")),
+        ("LABEL:my--label", Filter("label", "my-label")),
+        ("label:Projects/2024", Filter("label", "projects/2024")),
+        ("list:dev.Lists.example.org", Filter("list", "dev.lists.example.org")),
+        ("list:<dev.lists.example.org>", Filter("list", "dev.lists.example.org")),
+        ("list:Dev@lists.example.org", Filter("list", "dev.lists.example.org")),
+        ("list:lists.example.org", Filter("list", "lists.example.org")),
+        ("deliveredto:Alice@Example.com", Filter("delivered_to", "alice@example.com")),
+        ("deliveredto:<alice@example.com>", Filter("delivered_to", "alice@example.com")),
+        ("-label:spam", Not(Filter("label", "spam"))),
+        (
+            "label:a OR list:x.org report",
+            And((Or((Filter("label", "a"), Filter("list", "x.org"))), Term("report"))),
+        ),
+        (
+            "(deliveredto:a@x.org -label:b)",
+            And((Filter("delivered_to", "a@x.org"), Not(Filter("label", "b")))),
+        ),
+        ("labels:x", Term("labels:x")),  # not an operator: plain text
     ],
 )
 def test_gmail_filters(query: str, tree: object) -> None:
@@ -104,6 +125,15 @@ def test_gmail_filters(query: str, tree: object) -> None:
         ("older_than:7w", 11),
         ("larger:huge", 7),
         ("is:", 0),
+        ("label:", 0),
+        ("x label: y", 2),
+        ('label:""', 6),
+        ('label:"  "', 6),
+        ("a list:<>", 7),
+        ("list:@", 5),
+        ("deliveredto:<>", 12),
+        ("-deliveredto:", 1),
+        ("label:(a OR b)", 0),
     ],
 )
 def test_filters_with_values_gmail_does_not_know_say_where(query: str, position: int) -> None:

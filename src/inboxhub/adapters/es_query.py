@@ -36,7 +36,17 @@ from typing import Any
 from inboxhub.adapters.search_fts import MAX_BODY
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument
-from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
+from inboxhub.domain.search_query import (
+    And,
+    Filter,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    index_values,
+)
 
 Query = dict[str, Any]
 
@@ -68,8 +78,17 @@ MAPPINGS: Query = {
         "size": {"type": "long"},
         "sender_domain": KEYWORD,
         "message_id": KEYWORD,
+        # search_query.index_values of the document's labels, list ids, addresses
+        "labels": KEYWORD,
+        "list_ids": KEYWORD,
+        "delivered_to": KEYWORD,
     },
 }
+# Fields added after indices were first made: ``put_mapping`` adds them to an index
+# made before (adding a field is allowed; the template only shapes new indices).
+ADDED_FIELDS = ("labels", "list_ids", "delivered_to")
+# Filter name → the keyword field holding its keys.
+KEYED_FILTERS = {"label": "labels", "list": "list_ids", "delivered_to": "delivered_to"}
 # Words as FTS5's unicode61 tokenizer makes them (split on white space, punctuation
 # and symbols), folded by lowercase + asciifolding (analysis-icu's icu_folding would
 # fold more scripts, but that plugin is not on every cluster). The normalizer folds
@@ -107,6 +126,11 @@ def index_template(index: str, shards: int, replicas: int) -> Query:
     }
 
 
+def mapping_update() -> Query:
+    """The ``PUT <index>/_mapping`` body that brings an older index up to ``MAPPINGS``."""
+    return {"properties": {f: MAPPINGS["properties"][f] for f in ADDED_FIELDS}}
+
+
 def source(doc: SearchDocument) -> Query:
     """What the index stores for one email."""
     return {
@@ -127,6 +151,9 @@ def source(doc: SearchDocument) -> Query:
         "size": doc.size,
         "sender_domain": doc.sender_domain,
         "message_id": doc.message_id,
+        "labels": index_values("label", doc.labels),
+        "list_ids": index_values("list", doc.list_ids),
+        "delivered_to": index_values("delivered_to", doc.delivered_to),
     }
 
 
@@ -256,6 +283,8 @@ def filter_clause(node: Filter) -> Query:
         return {"range": {"size": {"lt": _int(value)}}}
     if name in ("mailbox", "message_id"):
         return {"term": {"mailbox_id" if name == "mailbox" else "message_id": str(value)}}
+    if name in KEYED_FILTERS:
+        return {"term": {KEYED_FILTERS[name]: str(value)}}
     # "in" must have been resolved to "mailbox" first (search_query.resolve_mailboxes)
     raise InvalidInput(f"search filter {name!r} cannot be compiled here")
 

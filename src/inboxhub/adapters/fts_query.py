@@ -6,7 +6,8 @@ filters or bare operators. FTS5's NOT is binary (``a NOT b``), so a negation can
 compiled only beside something positive; a query that is nothing but negations (or
 negations under OR) is compiled instead into SQL over ``docs`` with one MATCH
 sub-query per word (``compile_where``). Filters (``has:``, ``is:``, dates, sizes) are
-conditions on ``docs`` columns; at the top level they are split off
+conditions on ``docs`` columns (``label:``, ``list:``, ``deliveredto:`` on its
+``doc_values`` rows); at the top level they are split off
 (``split_filters``) so the words beside them are still ranked.
 """
 
@@ -83,6 +84,12 @@ FILTER_SQL = {
     "smaller": "d.size < ?",
     "mailbox": "d.mailbox_id = ?",
     "message_id": "d.message_id = ?",
+    # one key per row of doc_values (search_fts), held as search_query.index_values
+    "label": "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'label' AND value = ?)",
+    "list": "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'list' AND value = ?)",
+    "delivered_to": (
+        "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'delivered_to' AND value = ?)"
+    ),
 }
 
 

@@ -2,7 +2,11 @@
 
 One index, ``<prefix>-emails``, shared by every tenant, made at first use from an
 index template (``put_index_template``, idempotent; a changed template applies to
-indices made after it, so a mapping change means a new index and a reindex).
+indices made after it). New fields reach an index made before them by
+``put_mapping`` at first use (``es_query.ADDED_FIELDS``: ``labels``, ``list_ids``,
+``delivered_to``), so an old index keeps working and its emails simply have no
+values until indexed again; any other mapping change means a new index and a
+reindex.
 
 Tenancy (DESIGN §5): every write, get and search carries ``routing=<tenant_id>``, so
 one tenant lives on one shard (exact facet counts, one shard per search), and every
@@ -294,6 +298,8 @@ class ElasticSearchIndex:
             except Exception as exc:  # another process made it first: fine
                 if "resource_already_exists_exception" not in str(exc):
                     raise
+            # An index made before the latest fields: add them (a no-op otherwise).
+            await self.client.indices.put_mapping(index=self.index, body=es_query.mapping_update())
             self._ready = True
 
     # -- writes

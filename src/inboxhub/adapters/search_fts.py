@@ -1,7 +1,12 @@
 """Search on SQLite FTS5 (the embedded adapter).
 
 ``docs`` holds the filter columns (tenant, mailbox, date, flags) and ``fts`` the text,
-joined by rowid. Every query is restricted to one tenant and a set of mailboxes in
+joined by rowid; ``doc_values`` the filters with many values per email (``label``,
+``list`` and ``delivered_to`` keys, see ``search_query.index_values``), by ``docs``
+rowid. The schema only ever grows by ``IF NOT EXISTS`` statements, run at every open,
+so a ``search.db`` made before a table existed gets it in place (``doc_values`` came
+with ``label:``, ``list:`` and ``deliveredto:``; emails indexed before then have no
+values until indexed again). Every query is restricted to one tenant and a set of mailboxes in
 SQL, whatever the user typed. The ``unicode61`` tokenizer with
 ``remove_diacritics 2`` folds case and accents ("resume" finds "Résumé"), and splits
 addresses into local part and domain, so ``alice@example.com`` is found by the whole
@@ -20,7 +25,7 @@ from inboxhub.adapters.fts_query import compile_match, compile_where, split_filt
 from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
-from inboxhub.domain.search_query import Node
+from inboxhub.domain.search_query import Node, index_values
 from inboxhub.domain.tokens import BAD_CURSOR, decode_token, encode_token
 
 SCHEMA = """
@@ -34,6 +39,11 @@ CREATE TABLE IF NOT EXISTS docs (
 );
 CREATE INDEX IF NOT EXISTS docs_by_message_id ON docs (tenant_id, message_id);
 CREATE INDEX IF NOT EXISTS docs_by_mailbox ON docs (tenant_id, mailbox_id, sort_key DESC, id);
+CREATE TABLE IF NOT EXISTS doc_values (
+  doc INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (kind, value, doc)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS doc_values_by_doc ON doc_values (doc);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
   subject, from_text, to_text, body, attachment_names,
   tokenize = "unicode61 remove_diacritics 2"
@@ -44,6 +54,12 @@ WEIGHTS = "10.0, 5.0, 3.0, 1.0, 4.0"
 OPEN, CLOSE = "\x02", "\x03"  # private markers, turned into <mark> after escaping
 HIGHLIGHT_COLUMNS = {"subject": 0, "from": 1, "to": 2, "body": 3, "attachment": 4}
 MAX_BODY = 1_000_000  # characters of body text indexed per email
+
+
+def _values(d: SearchDocument) -> list[tuple[str, str]]:
+    """``doc_values`` rows (kind, value) of one email: the keys its filters match."""
+    fields = {"label": d.labels, "list": d.list_ids, "delivered_to": d.delivered_to}
+    return [(kind, key) for kind, values in fields.items() for key in index_values(kind, values)]
 
 
 def _highlight(fragment: str | None) -> str | None:
@@ -99,6 +115,11 @@ class FtsSearchIndex:
                     ),
                 ).fetchone()
                 conn.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+                conn.execute("DELETE FROM doc_values WHERE doc = ?", (rowid,))
+                conn.executemany(
+                    "INSERT INTO doc_values (doc, kind, value) VALUES (?, ?, ?)",
+                    [(rowid, kind, value) for kind, value in _values(d)],
+                )
                 conn.execute(
                     "INSERT INTO fts (rowid, subject, from_text, to_text, body, attachment_names)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -270,6 +291,7 @@ class FtsSearchIndex:
                     (tenant_id, *chunk),
                 ).fetchall()
                 conn.executemany("DELETE FROM fts WHERE rowid = ?", rows)
+                conn.executemany("DELETE FROM doc_values WHERE doc = ?", rows)
                 deleted += len(rows)
             return deleted
 
@@ -281,6 +303,7 @@ class FtsSearchIndex:
                 "DELETE FROM docs WHERE tenant_id = ? RETURNING rowid", (tenant_id,)
             ).fetchall()
             conn.executemany("DELETE FROM fts WHERE rowid = ?", rows)
+            conn.executemany("DELETE FROM doc_values WHERE doc = ?", rows)
             return len(rows)
 
         return await self.db.write(write)

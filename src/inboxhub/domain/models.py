@@ -140,6 +140,11 @@ class SearchDocument(BaseModel):
     size: int = 0  # bytes of the raw message (larger:, smaller:)
     sender_domain: str = ""  # lower case, for facets
     message_id: str = ""  # Message-ID without angle brackets (rfc822msgid:)
+    # Lower case; the index stores search_query.index_values() of each (label:, list:,
+    # deliveredto:).
+    labels: list[str] = []  # the provider's folders or labels, as label_key() makes them
+    list_ids: list[str] = []  # List-Id ids (without <>)
+    delivered_to: list[str] = []  # Delivered-To and X-Original-To addresses
 
 
 class SearchHit(BaseModel):

@@ -12,9 +12,20 @@ A tokenizer and a recursive-descent parser with Gmail's grammar::
 ``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
 ``word:value`` whose operator is not known is plain text, as in Gmail. Besides the
 text fields, ``has: is: in: before: after: older_than: newer_than: larger:
-smaller: rfc822msgid:`` become ``Filter`` nodes with Gmail's meaning (``in:`` names a mailbox; the
-API resolves it to an id with ``search_query.resolve_mailboxes``). Errors say
-where (0-based character offset) the query stopped making sense.
+smaller: rfc822msgid: label: list: deliveredto:`` become ``Filter`` nodes with Gmail's
+meaning (``in:`` names a mailbox; the API resolves it to an id with
+``search_query.resolve_mailboxes``):
+
+* ``label:NAME`` — the provider's folder (IMAP, Graph, EWS) or Gmail label of that
+  whole name, case-insensitive, ``-``, ``_`` and spaces alike (``label:my-label``
+  finds "My Label").
+* ``list:VALUE`` — mail from a mailing list: the ``List-Id`` header's id
+  (``dev.lists.example.org``), also given as an address (``dev@lists.example.org``) or
+  as a domain it ends in (``list:lists.example.org``: every list under it).
+* ``deliveredto:ADDRESS`` — an address of a ``Delivered-To`` (or ``X-Original-To``)
+  header, whole, case-insensitive.
+
+Errors say where (0-based character offset) the query stopped making sense.
 """
 
 from __future__ import annotations
@@ -24,7 +35,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from inboxhub.domain.errors import InvalidQuery
-from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
+from inboxhub.domain.search_query import (
+    And,
+    Filter,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+    address_key,
+    label_key,
+    list_key,
+)
 
 FIELDS = {
     "from": "from",
@@ -46,6 +69,15 @@ FILTERS = {
     "larger",
     "smaller",
     "rfc822msgid",
+    "label",
+    "list",
+    "deliveredto",
+}
+# Operators naming a value the index holds as a key: the Filter's name, and the key.
+KEYED_FILTERS = {
+    "label": ("label", label_key),
+    "list": ("list", list_key),
+    "deliveredto": ("delivered_to", address_key),
 }
 MAX_QUERY = 2000
 _SPECIAL = set('(){}"')
@@ -207,6 +239,11 @@ def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
         return Filter("in", value)
     if op == "rfc822msgid":
         return Filter("message_id", value.strip("<>"))
+    if op in KEYED_FILTERS:
+        name, key = KEYED_FILTERS[op]
+        if not (normalised := key(value)):
+            raise InvalidQuery(f"{op}: needs a value, not {value!r}", position=pos)
+        return Filter(name, normalised)
     if op == "has":
         if low in ("attachment", "attachments"):
             return Filter("has_attachment", True)
