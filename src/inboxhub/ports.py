@@ -203,6 +203,12 @@ class EmailStore(Protocol):
 
     async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int: ...
 
+    async def count_unread(self, tenant_id: str, mailbox_ids: Sequence[str]) -> dict[str, int]:
+        """Per mailbox of ``mailbox_ids``, how many of its emails are not ``seen``;
+        every mailbox asked is in the answer (0 when none, or no such mailbox). One
+        grouped query per call, whatever the number of mailboxes."""
+        ...
+
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]: ...
 
     async def set_flags(

@@ -116,6 +116,27 @@ async def test_flags_and_deletes(store: EmailStore) -> None:
     assert await store.count("t1") == 1
 
 
+async def test_unread_counts_per_mailbox_follow_the_seen_flag(store: EmailStore) -> None:
+    await store.upsert_many(
+        [email_doc(n, mailbox=f"b{n % 3}") for n in range(9)]
+        + [email_doc(50, tenant="t2", mailbox="b0")]
+    )
+    assert await store.count_unread("t1", ["b0", "b1", "b2", "none"]) == {
+        "b0": 3,
+        "b1": 3,
+        "b2": 3,
+        "none": 0,
+    }
+    assert await store.set_flags("t1", "e00000", Flags(seen=True))
+    assert await store.set_flags("t1", "e00003", Flags(seen=True, flagged=True))
+    assert await store.set_flags("t1", "e00001", Flags(flagged=True))  # starred, unread
+    assert await store.count_unread("t1", ["b0", "b1", "b0"]) == {"b0": 1, "b1": 3}
+    assert await store.set_flags("t1", "e00000", Flags(seen=False))
+    assert await store.count_unread("t1", ["b0"]) == {"b0": 2}
+    assert await store.count_unread("t2", ["b0", "b1"]) == {"b0": 1, "b1": 0}
+    assert await store.count_unread("t1", []) == {}
+
+
 async def test_data_survives_reopening(make_store: Callable[[], EmailStore]) -> None:
     first = make_store()
     await first.upsert_many([email_doc(9)])

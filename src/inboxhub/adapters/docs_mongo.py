@@ -296,6 +296,21 @@ class MongoEmailStore:
         emails = await self._ready()
         return await emails.count_documents(query)
 
+    async def count_unread(self, tenant_id: str, mailbox_ids: Sequence[str]) -> dict[str, int]:
+        if not mailbox_ids:
+            return {}
+        counts = dict.fromkeys(sorted(set(mailbox_ids)), 0)
+        emails = await self._ready()
+        # tenant and mailbox lead the tenant_mailbox_date index; the flag is checked
+        # on what that range holds (``$ne: true``: a document without flags is unread)
+        match = {**self._in_mailboxes(tenant_id, mailbox_ids), "flags.seen": {"$ne": True}}
+        cursor = await emails.aggregate(
+            [{"$match": match}, {"$group": {"_id": "$mailbox_id", "n": {"$sum": 1}}}]
+        )
+        async for row in cursor:
+            counts[row["_id"]] = int(row["n"])
+        return counts
+
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
         found = await self._find_by_ids(tenant_id, ids, {"_id": False, "id": True})
         return set(found)

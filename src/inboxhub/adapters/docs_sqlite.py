@@ -127,6 +127,28 @@ class SqliteEmailStore:
         row = await self.db.run(lambda c: c.execute(sql, args).fetchone())
         return int(row[0])
 
+    async def count_unread(self, tenant_id: str, mailbox_ids: Sequence[str]) -> dict[str, int]:
+        boxes = sorted(set(mailbox_ids))
+        counts = dict.fromkeys(boxes, 0)
+
+        def read(conn: sqlite3.Connection) -> None:
+            # the (tenant_id, mailbox_id, …) index narrows to the mailboxes; the flag
+            # is read from the small summary JSON, never from the document
+            for chunk in in_chunks(boxes):
+                counts.update(
+                    conn.execute(
+                        "SELECT mailbox_id, COUNT(*) FROM emails WHERE tenant_id = ? "
+                        f"AND mailbox_id IN ({marks(len(chunk))}) "
+                        "AND NOT coalesce(json_extract(summary, '$.flags.seen'), 0) "
+                        "GROUP BY mailbox_id",
+                        (tenant_id, *chunk),
+                    ).fetchall()
+                )
+
+        if boxes:
+            await self.db.run(read)
+        return counts
+
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
         def read(conn: sqlite3.Connection) -> set[str]:
             found: set[str] = set()

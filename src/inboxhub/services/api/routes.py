@@ -1,9 +1,19 @@
 """The Email API routes. Every lookup is scoped to the caller's tenant, so another
-tenant's ids are simply not found (404, never 403)."""
+tenant's ids are simply not found (404, never 403).
+
+What a user reads is revalidated, never cached blindly: the view, the raw message
+and each attachment carry a strong ``ETag`` with ``Cache-Control: private,
+no-cache``, and ``If-None-Match`` answers 304 without a body. The raw message and
+attachments are named by their content's SHA-256, which is their ETag; the view's
+also covers what can change on a stored email (flags, labels, the parser's schema).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -12,18 +22,23 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from inboxhub.domain.errors import NotFound
+from inboxhub.domain.errors import InvalidInput, NotFound
+from inboxhub.domain.events import INDEX_REQUESTED, IndexRequested, message_key
 from inboxhub.domain.ids import attachment_blob_key
-from inboxhub.domain.models import Attachment, EmailDocument
+from inboxhub.domain.models import Attachment, EmailDocument, EmailSummary
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import resolve_mailboxes
-from inboxhub.ports import BlobStore, Directory, EmailStore, ListCursor, SearchIndex
+from inboxhub.ports import BlobStore, Directory, EmailStore, EventBus, ListCursor, SearchIndex
 from inboxhub.services.api import cursor
 from inboxhub.services.api.schemas import (
+    BulkFlags,
+    BulkFlagsResult,
     DownloadUrl,
     EmailItem,
     EmailPage,
+    EmailPatch,
     EmailView,
+    FlagsChange,
     SearchItem,
     SearchResult,
 )
@@ -36,6 +51,9 @@ UNTRUSTED_CONTENT_HEADERS = {
     "Content-Security-Policy": "sandbox; default-src 'none'",
 }
 DOWNLOAD_URL_SECONDS = 300  # how long a direct download URL works
+# Per user, and to be revalidated (cheaply, by ETag) before every reuse.
+CACHE_HEADERS = {"Cache-Control": "private, no-cache"}
+FLAG_WRITES_AT_ONCE = 50  # concurrent set_flags of one bulk request
 
 
 @dataclass
@@ -45,6 +63,7 @@ class EmailApi:
     blobs: BlobStore
     directory: Directory
     audit: AuditLog
+    bus: EventBus
 
     async def mailbox_ids(self, principal: Principal, mailbox_id: str | None) -> list[str]:
         """The mailboxes this caller may read, narrowed to ``mailbox_id`` if given."""
@@ -68,6 +87,66 @@ class EmailApi:
         if att is None:
             raise NotFound(f"no attachment {attachment_id} in email {email_id}")
         return att
+
+    async def set_flags(
+        self, tenant_id: str, emails: Sequence[EmailSummary], change: FlagsChange
+    ) -> tuple[list[EmailSummary], list[str]]:
+        """Apply ``change`` to ``emails``; (the emails changed, with their new flags;
+        the ids gone meanwhile). Those already so are neither, and are not touched.
+        The indexer is asked to refresh every email changed, in one publish."""
+        todo = [
+            e.model_copy(update={"flags": flags})
+            for e in emails
+            if (flags := change.applied_to(e.flags)) != e.flags
+        ]
+        found: list[bool] = []
+        for start in range(0, len(todo), FLAG_WRITES_AT_ONCE):
+            found += await asyncio.gather(
+                *(
+                    self.emails.set_flags(tenant_id, e.id, e.flags)
+                    for e in todo[start : start + FLAG_WRITES_AT_ONCE]
+                )
+            )
+        changed = [e for e, ok in zip(todo, found, strict=True) if ok]
+        if changed:
+            await self.bus.publish(
+                INDEX_REQUESTED,
+                [
+                    IndexRequested(mailbox_id=e.mailbox_id, email_id=e.id).envelope(
+                        tenant_id, message_key(tenant_id, e.mailbox_id, e.id)
+                    )
+                    for e in changed
+                ],
+            )
+        return changed, [e.id for e, ok in zip(todo, found, strict=True) if not ok]
+
+
+def view_etag(doc: EmailDocument) -> str:
+    """Strong ETag of the EmailView: the message's content hash, with what may change
+    on the stored document without changing the message."""
+    state = json.dumps(
+        [doc.sha256, doc.schema_version, doc.flags.model_dump(), doc.labels], sort_keys=True
+    )
+    return f'"v-{hashlib.sha256(state.encode()).hexdigest()[:40]}"'
+
+
+def content_etag(sha256: str) -> str:
+    """Strong ETag of immutable bytes named by their SHA-256."""
+    return f'"{sha256}"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (or is ``*``), compared weakly as
+    RFC 9110 §13.1.2 says."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _not_modified_response(etag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, **CACHE_HEADERS})
 
 
 async def _download(
@@ -132,15 +211,81 @@ def build_router(api: EmailApi) -> APIRouter:
         )
         return EmailPage(items=[EmailItem.of(r) for r in rows], next_cursor=next_cursor)
 
-    @router.get("/emails/{email_id}", response_model=EmailView)
+    @router.get(
+        "/emails/{email_id}",
+        response_model=EmailView,
+        responses={304: {"description": "The ETag in If-None-Match is current"}},
+    )
     async def view_email(
-        email_id: str, request: Request, principal: Principal = Depends(current_principal)
-    ) -> EmailView:
+        email_id: str,
+        request: Request,
+        response: Response,
+        principal: Principal = Depends(current_principal),
+    ) -> EmailView | Response:
         doc = await api.email(principal, email_id)
+        etag = view_etag(doc)
+        unchanged = not_modified(request, etag)
         await api.audit.record(
-            principal.tenant_id, principal.user_id, "email.read", email_id, _ip(request)
+            principal.tenant_id,
+            principal.user_id,
+            "email.read",
+            email_id,
+            _ip(request),
+            **({"not_modified": True} if unchanged else {}),
         )
+        if unchanged:
+            return _not_modified_response(etag)
+        response.headers.update({"ETag": etag, **CACHE_HEADERS})
         return EmailView.of_document(doc)
+
+    @router.patch("/emails/{email_id}", response_model=EmailView)
+    async def update_email(
+        email_id: str,
+        body: EmailPatch,
+        request: Request,
+        response: Response,
+        principal: Principal = Depends(current_principal),
+    ) -> EmailView:
+        """Change the email's flags (only those given); search follows within moments."""
+        doc = await api.email(principal, email_id)
+        changed, gone = await api.set_flags(principal.tenant_id, [doc], body.flags)
+        if gone:
+            raise NotFound(f"no email {email_id}")
+        if changed:
+            doc = doc.model_copy(update={"flags": changed[0].flags})
+        await api.audit.record(
+            principal.tenant_id,
+            principal.user_id,
+            "email.flag",
+            email_id,
+            _ip(request),
+            **body.flags.model_dump(exclude_none=True),
+        )
+        response.headers.update({"ETag": view_etag(doc), **CACHE_HEADERS})
+        return EmailView.of_document(doc)
+
+    @router.post("/emails/flags", response_model=BulkFlagsResult)
+    async def bulk_flags(
+        body: BulkFlags, request: Request, principal: Principal = Depends(current_principal)
+    ) -> BulkFlagsResult:
+        """Set ``seen`` and/or ``flagged`` on up to 1000 emails of the tenant."""
+        change = FlagsChange.model_validate(body.model_dump(include={"seen", "flagged"}))
+        if change == FlagsChange():
+            raise InvalidInput("give seen and/or flagged")
+        ids = list(dict.fromkeys(body.ids))
+        found = await api.emails.summaries(principal.tenant_id, ids)
+        changed, gone = await api.set_flags(principal.tenant_id, found, change)
+        known = {e.id for e in found} - set(gone)
+        await api.audit.record(
+            principal.tenant_id,
+            principal.user_id,
+            "email.flag",
+            None,
+            _ip(request),
+            count=len(changed),
+            **change.model_dump(exclude_none=True),
+        )
+        return BulkFlagsResult(updated=len(changed), not_found=[i for i in ids if i not in known])
 
     @router.get(
         "/emails/{email_id}/raw",
@@ -159,9 +304,15 @@ def build_router(api: EmailApi) -> APIRouter:
             email_id,
             _ip(request),
         )
+        etag = content_etag(doc.sha256)
+        if not_modified(request, etag):
+            await record(not_modified=True)
+            return _not_modified_response(etag)
         body = await _download(api.blobs, doc.blob_key, record)
         headers = {
             **UNTRUSTED_CONTENT_HEADERS,
+            **CACHE_HEADERS,
+            "ETag": etag,
             "Content-Disposition": _attachment_disposition(f"{email_id}.eml"),
         }
         return StreamingResponse(body, media_type="message/rfc822", headers=headers)
@@ -187,10 +338,16 @@ def build_router(api: EmailApi) -> APIRouter:
             _ip(request),
             attachment_id=attachment_id,
         )
+        etag = content_etag(att.sha256)
+        if not_modified(request, etag):
+            await record(not_modified=True)
+            return _not_modified_response(etag)
         key = attachment_blob_key(principal.tenant_id, att.sha256)
         body = await _download(api.blobs, key, record)
         headers = {
             **UNTRUSTED_CONTENT_HEADERS,
+            **CACHE_HEADERS,
+            "ETag": etag,
             "Content-Disposition": _attachment_disposition(att.filename or "attachment"),
         }
         return StreamingResponse(body, media_type=att.content_type, headers=headers)

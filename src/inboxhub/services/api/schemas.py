@@ -54,6 +54,38 @@ class EmailView(EmailItem):
         return cls.model_validate(d.model_dump(include=set(cls.model_fields)))
 
 
+class FlagsChange(BaseModel):
+    """The flags to change; those left out (or null) keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seen: bool | None = None
+    flagged: bool | None = None
+
+    def applied_to(self, flags: Flags) -> Flags:
+        return flags.model_copy(update=self.model_dump(exclude_none=True))
+
+
+class EmailPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flags: FlagsChange = FlagsChange()
+
+
+MAX_BULK_IDS = 1000
+
+
+class BulkFlags(FlagsChange):
+    """Set ``seen`` and/or ``flagged`` on up to 1000 emails at once."""
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_BULK_IDS)
+
+
+class BulkFlagsResult(BaseModel):
+    updated: int = Field(description="emails whose flags changed (those already so are not)")
+    not_found: list[str] = Field(description="ids that name no email of the tenant")
+
+
 class EmailPage(BaseModel):
     items: list[EmailItem]
     next_cursor: str | None

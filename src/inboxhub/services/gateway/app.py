@@ -62,7 +62,7 @@ def create_app(
             app.include_router(router)
         app.include_router(audit_router(c.directory))
     if everything or "api" in services:
-        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus))
+        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus), c.bus)
         app.include_router(email_router(api))
     if everything or "notifications" in services:
         app.include_router(events_router(c.notifications))

@@ -33,6 +33,7 @@ class MailboxItem(BaseModel):
     status: str
     created_at: datetime
     total: int
+    unread: int = Field(description="emails not seen")
     sync: SyncStatus
 
 
@@ -79,16 +80,24 @@ def build_router(c: Container) -> APIRouter:
     admin = MailboxAdmin(c, AuditLog(c.bus))
     consent = OAuthConsent(admin)
 
-    async def item(box: Mailbox) -> MailboxItem:
-        return MailboxItem(
-            **box.model_dump(include={"id", "name", "provider", "status", "created_at"}),
-            total=await c.emails.count(box.tenant_id, [box.id]),
-            sync=await admin.status(box),
-        )
+    async def items(boxes: list[Mailbox]) -> list[MailboxItem]:
+        """The boxes (all of one tenant) as listed, their unread counts in one query."""
+        if not boxes:
+            return []
+        unread = await c.emails.count_unread(boxes[0].tenant_id, [b.id for b in boxes])
+        return [
+            MailboxItem(
+                **box.model_dump(include={"id", "name", "provider", "status", "created_at"}),
+                total=await c.emails.count(box.tenant_id, [box.id]),
+                unread=unread.get(box.id, 0),
+                sync=await admin.status(box),
+            )
+            for box in boxes
+        ]
 
     async def detail(box: Mailbox) -> MailboxDetail:
         return MailboxDetail(
-            **(await item(box)).model_dump(),
+            **(await items([box]))[0].model_dump(),
             updated_at=box.updated_at,
             settings=box.config,
             secrets_set=await admin.secret_names(box),
@@ -97,7 +106,7 @@ def build_router(c: Container) -> APIRouter:
     @router.get("/mailboxes", response_model=MailboxList)
     async def list_mailboxes(principal: Principal = Depends(current_principal)) -> MailboxList:
         boxes = await c.directory.list_mailboxes(principal.tenant_id)
-        return MailboxList(items=[await item(b) for b in boxes])
+        return MailboxList(items=await items(boxes))
 
     @router.post("/mailboxes", response_model=MailboxDetail, status_code=201)
     async def create_mailbox(
