@@ -28,10 +28,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -39,44 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import write_corpus  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
+from tests.support.processes import running_server, wait_for  # noqa: E402
 from tests.support.servers.dovecot import Dovecot  # noqa: E402
 
-INBOXHUB = str(Path(sys.executable).parent / "inboxhub")
 PASSWORD = "bench-pass-123"
-
-
-def until(check: Callable[[], Any], timeout: float, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit("timed out waiting")
-
-
-def start_inboxhub(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "INBOXHUB_DATA_DIR": str(data),
-        "INBOXHUB_PORT": str(port),
-        "INBOXHUB_ADMIN_PASSWORD": PASSWORD,
-        "INBOXHUB_ALLOW_PRIVATE_MAIL_HOSTS": "true",
-        "INBOXHUB_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen([INBOXHUB, "run"], env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    until(ready, 60, 0.2)
-    return proc, base
 
 
 def login(base: str) -> httpx.Client:
@@ -104,14 +69,22 @@ def first_sync(api: httpx.Client, dovecot: Dovecot, user: str, n: int) -> tuple[
     r = api.post("/api/v1/mailboxes", json=body)
     r.raise_for_status()
     url = f"/api/v1/mailboxes/{r.json()['id']}"
-    until(lambda: api.get(url).json()["sync"]["messages_synced"] >= n, 3600, 0.1)
+
+    def fetched() -> bool:
+        return bool(api.get(url).json()["sync"]["messages_synced"] >= n)
+
+    wait_for(fetched, 3600, "the first sync", every=0.1)
     fetched = time.perf_counter() - start
-    until(lambda: search_total(api, "") >= n, 3600, 0.2)
+    wait_for(lambda: search_total(api, "") >= n, 3600, "all searchable", every=0.2)
     return fetched, time.perf_counter() - start
 
 
 def search_total(api: httpx.Client, q: str) -> int:
     return int(api.get("/api/v1/search", params={"q": q, "limit": 1}).json()["total"])
+
+
+def found(api: httpx.Client, token: str) -> bool:
+    return search_total(api, token) == 1
 
 
 def new_mail_latency(api: httpx.Client, dovecot: Dovecot, user: str, samples: int) -> list[float]:
@@ -127,7 +100,7 @@ def new_mail_latency(api: httpx.Client, dovecot: Dovecot, user: str, samples: in
         time.sleep(0.5)
         start = time.perf_counter()
         dovecot.append(user, "Sent" if i % 2 else "INBOX", raw)
-        until(lambda q=token: search_total(api, q) == 1, 120, 0.02)  # type: ignore[misc]
+        wait_for(partial(found, api, token), 120, "the new mail", every=0.02)
         latencies.append(time.perf_counter() - start)
     return latencies
 
@@ -165,19 +138,16 @@ def main() -> None:
     messages += [p.read_bytes() for p in sorted((corpus / "new").iterdir())]
 
     dovecot = Dovecot().start()
-    proc = None
     try:
         user, _ = dovecot.new_user("bench")
         dovecot.bulk_load(user, "INBOX", messages[: args.messages])
         peer = run_mbsync(dovecot, user, work)
-        proc, base = start_inboxhub(work / "data")
-        api = login(base)
-        fetched_s, searchable_s = first_sync(api, dovecot, user, args.messages)
-        latencies = new_mail_latency(api, dovecot, user, args.samples)
+        env = {"INBOXHUB_ADMIN_PASSWORD": PASSWORD, "INBOXHUB_ALLOW_PRIVATE_MAIL_HOSTS": "true"}
+        with running_server(work / "data", **env) as base:
+            api = login(base)
+            fetched_s, searchable_s = first_sync(api, dovecot, user, args.messages)
+            latencies = new_mail_latency(api, dovecot, user, args.samples)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(60)
         dovecot.stop()
     n = args.messages
     result = {

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support.distributed import Deployment, Servers, deployment
 from tests.support.messages import dated, make_message, write_maildir
+from tests.support.processes import wait_for
 from tests.support.servers.dovecot import Dovecot
 from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
@@ -145,14 +145,6 @@ def test_traefik_routes_each_prefix_to_its_service(deployed) -> None:
     assert [b["name"] for b in boxes] == ["Warehouse"]
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.2)
-    return value
-
-
 def test_imap_mailboxes_spread_over_fetchers_and_outlive_a_killed_one(
     deployed, dovecot: Dovecot
 ) -> None:
@@ -187,7 +179,7 @@ def test_imap_mailboxes_spread_over_fetchers_and_outlive_a_killed_one(
         now = details()
         return now if all(x["total"] == 2 and x["sync"]["worker"] for x in now.values()) else None
 
-    first = until(synced, "every IMAP mailbox synced")
+    first = wait_for(synced, what="every IMAP mailbox synced", timeout=90)
     pids = {int(x["sync"]["worker"].split(":")[1]) for x in first.values()}
     fetcher_pids = {s.process.pid for s in d.of("fetcher")}
     assert pids == fetcher_pids, "both fetcher processes hold some of the mailboxes"
@@ -209,6 +201,8 @@ def test_imap_mailboxes_spread_over_fetchers_and_outlive_a_killed_one(
             for b in orphaned
         )
 
-    until(taken_over, "the survivor to take over the killed fetcher's mailboxes")
+    wait_for(
+        taken_over, what="the survivor to take over the killed fetcher's mailboxes", timeout=90
+    )
     final = details()
     assert sum(x["total"] for x in final.values()) == 2 * 12 + len(orphaned)

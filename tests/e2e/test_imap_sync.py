@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +17,10 @@ import pytest
 
 from tests.e2e.test_pipeline import ADMIN, all_items, login
 from tests.support.messages import dated, make_message
-from tests.support.processes import running_server
+from tests.support.processes import running_server, wait_for
 from tests.support.servers.dovecot import Dovecot
 
 pytestmark = pytest.mark.e2e
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
 
 
 def crlf(raw: bytes) -> bytes:
@@ -85,7 +75,7 @@ def test_imap_mailbox_syncs_pushes_follows_and_resyncs(api: httpx.Client, doveco
         body: dict[str, Any] = got.json()
         return body
 
-    until(lambda: detail()["total"] == 23, "the first sync")
+    wait_for(lambda: detail()["total"] == 23, what="the first sync")
     assert (
         detail()["sync"]["state"] in ("idle", "syncing") and detail()["sync"]["last_error"] is None
     )
@@ -95,20 +85,22 @@ def test_imap_mailbox_syncs_pushes_follows_and_resyncs(api: httpx.Client, doveco
     # New mail in Sent (not INBOX) arrives over NOTIFY/IDLE, not by polling.
     token = f"zq{uuid.uuid4().hex[:10]}"
     dovecot.append(user, "Sent", crlf(make_message(f"Sent reply {token}")))
-    until(lambda: search_total(api, token) == 1, "new mail in Sent to be searchable", 30)
+    wait_for(
+        lambda: search_total(api, token) == 1, what="new mail in Sent to be searchable", timeout=30
+    )
 
     # Another client reads and flags a message, and deletes one.
     uids = dovecot.uids(user, "INBOX")
     dovecot.store(user, "INBOX", uids[0], "+FLAGS", ["\\Seen", "\\Flagged"])
     dovecot.expunge(user, "INBOX", [uids[1]])
-    until(lambda: detail()["total"] == 23, "the deletion")
+    wait_for(lambda: detail()["total"] == 23, what="the deletion")
 
     def flagged() -> bool:
         return any(
             e["flags"] == {"seen": True, "flagged": True} for e in all_items(api, mailbox_id=box_id)
         )
 
-    until(flagged, "the flag change")
+    wait_for(flagged, what="the flag change")
     assert search_total(api, "is:starred") == 1
 
     # The server renumbers INBOX: a resync that duplicates nothing.
@@ -116,7 +108,9 @@ def test_imap_mailbox_syncs_pushes_follows_and_resyncs(api: httpx.Client, doveco
     dovecot.set_uidvalidity(user, "INBOX", dovecot.uidvalidity(user, "INBOX") + 1000)
     marker = f"zq{uuid.uuid4().hex[:10]}"
     dovecot.append(user, "INBOX", crlf(make_message(f"After renumbering {marker}")))
-    until(lambda: search_total(api, marker) == 1, "mail after the UIDVALIDITY change", 60)
+    wait_for(
+        lambda: search_total(api, marker) == 1, what="mail after the UIDVALIDITY change", timeout=60
+    )
     items = all_items(api, mailbox_id=box_id)
     ids = [e["message_id"] for e in items]
     assert len(ids) == len(set(ids)) == 24
@@ -125,10 +119,12 @@ def test_imap_mailbox_syncs_pushes_follows_and_resyncs(api: httpx.Client, doveco
     # A wrong password is shown, once, and not retried until the settings change.
     r = api.patch(url, json={"settings": {"password": "wrong-password"}})
     assert r.status_code == 200, r.text
-    status = until(lambda: (s := detail()["sync"])["state"] == "error" and s, "the auth error")
+    status = wait_for(
+        lambda: (s := detail()["sync"])["state"] == "error" and s, what="the auth error"
+    )
     assert user in status["last_error"] and "wrong-password" not in status["last_error"]
     time.sleep(2)
     assert detail()["sync"] == status, "an auth error is not retried on its own"
     r = api.patch(url, json={"settings": {"password": password}})
-    until(lambda: detail()["sync"]["state"] == "idle", "recovery after the fix")
+    wait_for(lambda: detail()["sync"]["state"] == "idle", what="recovery after the fix")
     assert detail()["sync"]["last_error"] is None

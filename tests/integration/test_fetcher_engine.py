@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,24 +20,13 @@ from inboxhub.services.fetcher.mailbox_sync import MailboxRunner
 from inboxhub.services.fetcher.sink import LeaseLost
 from tests.integration.conftest import TENANT, settle
 from tests.support.messages import make_message, write_maildir
+from tests.support.processes import wait_until
 
 
 async def local_box(c: Container, name: str, paths: list[Path]) -> Mailbox:
     return await c.directory.create_mailbox(
         TENANT, name, "local", {"paths": [str(p) for p in paths]}, None
     )
-
-
-async def eventually(check: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await _result(check()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-async def _result(value: object) -> object:
-    return await value if asyncio.iscoroutine(value) else value  # type: ignore[misc]
 
 
 async def test_mailboxes_are_spread_over_live_workers_without_overlap(
@@ -93,9 +81,9 @@ async def test_new_mail_in_a_watched_archive_becomes_searchable(
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     try:
-        await eventually(lambda: _count_is(container, box.id, 1))
+        await wait_until(lambda: _count_is(container, box.id, 1))
         (maildir / "new" / "2.eml").write_bytes(make_message("second letter zebra"))
-        await eventually(lambda: _count_is(container, box.id, 2))
+        await wait_until(lambda: _count_is(container, box.id, 2))
         await settle(container)
         hits = await container.search.search(TENANT, Term("zebra"), [box.id], 10)
         assert hits.total == 1
@@ -115,7 +103,7 @@ async def test_a_permanent_error_is_shown_and_not_retried_until_settings_change(
     engine = FetcherEngine(container, "worker-1")
     await engine.reconcile()
     try:
-        await eventually(
+        await wait_until(
             lambda: _state(container, box.id, "error"),
         )
         status = await container.sync.get_status(TENANT, box.id)
@@ -128,7 +116,7 @@ async def test_a_permanent_error_is_shown_and_not_retried_until_settings_change(
         await container.directory.update_mailbox(TENANT, box.id, config={"paths": [str(maildir)]})
         await engine.reconcile()
         assert engine.running[(TENANT, box.id)] is not run
-        await eventually(lambda: _state(container, box.id, "idle"))
+        await wait_until(lambda: _state(container, box.id, "idle"))
         assert (await container.sync.get_status(TENANT, box.id)).last_error is None
     finally:
         await engine.shutdown()

@@ -20,6 +20,7 @@ from inboxhub.services.tenants.bootstrap import bootstrap
 from tests.fakes.gmail import FakeGmail, pubsub_body
 from tests.fakes.gmail import serve as serve_gmail
 from tests.support.messages import make_message
+from tests.support.processes import wait_until
 
 ADMIN, MEMBER, OTHER = "admin@t.test", "member@t.test", "boss@other.test"
 PASSWORD = "pass-word-123"
@@ -74,16 +75,6 @@ def gmail(container: Container) -> Iterator[FakeGmail]:
         yield fake
 
 
-async def _until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
-
-
 def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -123,7 +114,7 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
     task = asyncio.create_task(engine.run(stop))
     box_url = f"/api/v1/mailboxes/{created['id']}"
     try:
-        await _until(lambda: _total(api.admin, box_url, 3))
+        await wait_until(lambda: _total(api.admin, box_url, 3))
         gmail.add_message(GMAIL, make_message("pushed in"), labels=["INBOX"])
         r = await api.admin.post(
             "/api/v1/push/gmail",
@@ -131,10 +122,10 @@ async def test_gmail_consent_then_sync_then_push(api: Api, gmail: FakeGmail) -> 
             json=pubsub_body(GMAIL, gmail.box(GMAIL).history_id),
         )
         assert r.status_code == 204, r.text
-        await _until(lambda: _total(api.admin, box_url, 4))
+        await wait_until(lambda: _total(api.admin, box_url, 4))
         gmail.add_message(GMAIL, make_message("synced on request"), labels=["INBOX"])
         assert (await api.admin.post(f"{box_url}/sync")).status_code == 202
-        await _until(lambda: _total(api.admin, box_url, 5))
+        await wait_until(lambda: _total(api.admin, box_url, 5))
         _problem(await api.member.post(f"{box_url}/sync"), 403)
         _problem(await api.other.post(f"{box_url}/sync"), 404)
         detail = (await api.admin.get(box_url)).json()
@@ -181,7 +172,7 @@ async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
         task = asyncio.create_task(engine.run(stop))
         url = f"/api/v1/mailboxes/{box['id']}"
         try:
-            await _until(lambda: _total(api.admin, url, 2))
+            await wait_until(lambda: _total(api.admin, url, 2))
             fake.add_message(upn, "inbox", make_message("notified"))
             tenant = await api.c.directory.get_tenant_by_slug("acme")
             assert tenant is not None
@@ -195,7 +186,7 @@ async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
                 f"/api/v1/push/graph/{tenant.id}/{box['id']}", json={"value": [note]}
             )
             assert r.status_code == 202, r.text
-            await _until(lambda: _total(api.admin, url, 3))
+            await wait_until(lambda: _total(api.admin, url, 3))
             listed = await api.admin.get("/api/v1/emails", params={"mailbox_id": box["id"]})
             labels = sorted(tuple(e["labels"]) for e in listed.json()["items"])
             assert labels == [("Inbox",), ("Inbox",), ("Sent Items",)]
@@ -325,15 +316,15 @@ async def test_pause_resume_and_delete(api: Api, tmp_path: Any) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     try:
-        await _until(lambda: _total(api.admin, url, 1))
+        await wait_until(lambda: _total(api.admin, url, 1))
         r = await api.admin.patch(url, json={"status": "paused"})
         assert r.json()["status"] == "paused" and r.json()["sync"]["state"] == "paused"
-        await _until(lambda: _async(not engine.running))
+        await wait_until(lambda: _async(not engine.running))
         r = await api.admin.patch(url, json={"status": "active"})
-        await _until(lambda: _async(bool(engine.running)))
+        await wait_until(lambda: _async(bool(engine.running)))
         assert (await api.admin.delete(url)).status_code == 204
         _problem(await api.admin.get(url), 404)
-        await _until(lambda: _async(not engine.running))
+        await wait_until(lambda: _async(not engine.running))
         tenant = await api.c.directory.get_tenant_by_slug("acme")
         assert tenant is not None
         assert await api.c.emails.count(tenant.id) == 0  # its messages went with it

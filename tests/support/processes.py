@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -25,9 +26,13 @@ def free_port() -> int:
 
 
 def wait_for(
-    condition: Callable[[], T | None], timeout: float = 60.0, what: str = "condition"
+    condition: Callable[[], T | None],
+    timeout: float = 60.0,
+    what: str = "condition",
+    every: float = 0.05,
 ) -> T:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
+    """Poll ``condition`` every ``every`` s until it returns something truthy, or fail
+    after ``timeout``."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -39,8 +44,23 @@ def wait_for(
             raise  # the condition says waiting is pointless
         except Exception as exc:  # the thing waited for may not be up yet
             last_error = exc
-        time.sleep(0.05)
+        time.sleep(every)
     raise TimeoutError(f"{what} not reached in {timeout}s (last error: {last_error!r})")
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[T | None]], timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """``wait_for`` for a coroutine condition, on the running event loop."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} not reached in {timeout}s")
+        await asyncio.sleep(0.1)
 
 
 def env_for(data_dir: Path, **extra: str) -> dict[str, str]:

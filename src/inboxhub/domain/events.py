@@ -7,6 +7,7 @@ in order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -95,6 +96,17 @@ class IndexRequested(Payload):
     topic: ClassVar[str] = INDEX_REQUESTED
     mailbox_id: str
     email_id: str
+
+
+def index_requests(tenant_id: str, emails: Iterable[tuple[str, str]]) -> list[Envelope]:
+    """``email.index.requested`` for each (mailbox_id, email_id): the processor's
+    follow-up, and the refresh after a flag change (fetcher, API)."""
+    return [
+        IndexRequested(mailbox_id=mailbox_id, email_id=email_id).envelope(
+            tenant_id, message_key(tenant_id, mailbox_id, email_id)
+        )
+        for mailbox_id, email_id in emails
+    ]
 
 
 class EmailProcessed(Payload):

@@ -125,6 +125,12 @@ class ConnectorSettings(BaseModel):
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
+    def mail_hosts(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs a tenant admin chose for the fetcher to connect to
+        (checked by ``net_guard`` when saved); none where the provider's endpoints are
+        the operator's (Gmail, Graph)."""
+        return []
+
 
 @dataclass
 class ConnectorContext:

@@ -188,6 +188,11 @@ class EwsSettings(ConnectorSettings):
         self.folders = list(dict.fromkeys(f.lower() for f in self.folders))
         return self
 
+    def mail_hosts(self) -> list[tuple[str, int]]:
+        assert self.service_endpoint is not None  # derived by the validator
+        url = urlsplit(self.service_endpoint)
+        return [(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))]
+
 
 # ----------------------------------------------------------------------- HTTP plumbing
 
@@ -355,7 +360,7 @@ class EwsConnector:
         if not self._password:
             raise ProviderConfigError("no password is stored for this EWS mailbox")
         https = self._url.scheme == "https"
-        port = self._url.port or (443 if https else 80)
+        [(_, port)] = self.config.mail_hosts()
         allow_private = bool(getattr(self.ctx.app, "allow_private_mail_hosts", False))
         addresses = await net_guard.resolve_allowed(self._host, port, allow_private)
         if not https and not (allow_private and all(net_guard.is_internal(a) for a in addresses)):

@@ -298,11 +298,13 @@ class GraphConnector:
     async def disconnect(self, cursor: Cursor) -> None:
         """The mailbox is deleted: delete its subscriptions."""
         for folder_state in cursor.get("folders", {}).values():
-            sub = folder_state.get("subscription")
-            if sub:
-                await self.api.request(
-                    "DELETE", f"subscriptions/{_segment(sub['id'])}", prefer=(), allow=(404,)
-                )
+            await self._unsubscribe(folder_state.get("subscription"))
+
+    async def _unsubscribe(self, sub: dict[str, Any] | None) -> None:
+        if sub:
+            await self.api.request(
+                "DELETE", f"subscriptions/{_segment(sub['id'])}", prefer=(), allow=(404,)
+            )
 
     # -- folders --------------------------------------------------------------------
 
@@ -359,14 +361,10 @@ class GraphConnector:
         """Folders dropped from the settings: stop their subscriptions and state."""
         keep = {f.id for f in folders}
         for folder_id in [fid for fid in state["folders"] if fid not in keep]:
-            sub = state["folders"].pop(folder_id).get("subscription")
-            if sub:
-                try:
-                    await self.api.request(
-                        "DELETE", f"subscriptions/{_segment(sub['id'])}", prefer=(), allow=(404,)
-                    )
-                except ProviderError as exc:
-                    log.warning("graph.unsubscribe_failed", error=str(exc))
+            try:
+                await self._unsubscribe(state["folders"].pop(folder_id).get("subscription"))
+            except ProviderError as exc:
+                log.warning("graph.unsubscribe_failed", error=str(exc))
 
     # -- delta ------------------------------------------------------------------------
 

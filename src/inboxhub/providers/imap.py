@@ -116,6 +116,10 @@ class ImapSettings(ConnectorSettings):
             self.port = 993 if self.security == "ssl" else 143
         return self
 
+    def mail_hosts(self) -> list[tuple[str, int]]:
+        assert self.port is not None  # set by the validator
+        return [(self.host, self.port)]
+
 
 class ImapConnector:
     def __init__(self, config: ImapSettings, secrets: dict[str, Any], ctx: ConnectorContext):
@@ -123,7 +127,7 @@ class ImapConnector:
         self.ctx = ctx
         self.password = secrets.get("password", config.password)
         self.oauth2_token = secrets.get("oauth2_token", config.oauth2_token)
-        self.port = config.port or (993 if config.security == "ssl" else 143)
+        [(_, self.port)] = config.mail_hosts()
         # Extensions to act as if the server lacked (tests exercise the fallbacks with
         # it; also a way around a server whose extension is broken).
         self.ignore_extensions: set[str] = set()

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from inboxhub.domain.errors import InvalidInput, NotFound
-from inboxhub.domain.events import INDEX_REQUESTED, IndexRequested, message_key
+from inboxhub.domain.events import INDEX_REQUESTED, index_requests
 from inboxhub.domain.ids import attachment_blob_key
 from inboxhub.domain.models import Attachment, EmailDocument, EmailSummary
 from inboxhub.domain.query_parser import parse_query
@@ -109,15 +109,8 @@ class EmailApi:
             )
         changed = [e for e, ok in zip(todo, found, strict=True) if ok]
         if changed:
-            await self.bus.publish(
-                INDEX_REQUESTED,
-                [
-                    IndexRequested(mailbox_id=e.mailbox_id, email_id=e.id).envelope(
-                        tenant_id, message_key(tenant_id, e.mailbox_id, e.id)
-                    )
-                    for e in changed
-                ],
-            )
+            requests = index_requests(tenant_id, ((e.mailbox_id, e.id) for e in changed))
+            await self.bus.publish(INDEX_REQUESTED, requests)
         return changed, [e.id for e, ok in zip(todo, found, strict=True) if not ok]
 
 

@@ -30,7 +30,7 @@ from inboxhub.domain.events import TENANT_CONFIG_UPDATED, TenantConfigUpdated
 from inboxhub.domain.models import Mailbox
 from inboxhub.runtime import Container
 from inboxhub.services.fetcher import metrics
-from inboxhub.services.fetcher.mailbox_sync import MailboxRunner
+from inboxhub.services.fetcher.mailbox_sync import MailboxRunner, first_of
 
 log = structlog.get_logger(__name__)
 MAILBOX_CHANGED = "mailbox.changed"  # TenantConfigUpdated.what of a push notification
@@ -77,19 +77,12 @@ class FetcherEngine:
                     log.exception("fetcher.reconcile_failed")
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wait(stop), self.lease_seconds / 3)
+                    waits = first_of(stop.wait(), self._changed.wait())
+                    await asyncio.wait_for(waits, self.lease_seconds / 3)
         finally:
             events.cancel()
             await asyncio.gather(events, return_exceptions=True)
             await self.shutdown()
-
-    async def _wait(self, stop: asyncio.Event) -> None:
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._changed.wait())]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
 
     async def reconcile(self) -> None:
         """Start what is ours, renew its leases, stop what is not ours any more."""

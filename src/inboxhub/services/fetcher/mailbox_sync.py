@@ -23,6 +23,7 @@ from inboxhub.domain.models import Mailbox
 from inboxhub.providers.base import (
     Connector,
     ConnectorContext,
+    Cursor,
     ProviderConfigError,
     ProviderError,
 )
@@ -94,9 +95,9 @@ class MailboxRunner:
             try:
                 connector = await build_connector(self.c, self.mailbox)
                 while True:
-                    await self._sync_once(connector)
+                    cursor = await self._sync_once(connector)
                     backoff = 1.0
-                    await self._wait_for_change(connector, s.fetcher_poll_seconds)
+                    await self._wait_for_change(connector, cursor, s.fetcher_poll_seconds)
             except LeaseLost:
                 log.info("fetcher.lease_lost", mailbox=self.mailbox.id)
                 return
@@ -119,7 +120,7 @@ class MailboxRunner:
             backoff = min(s.fetcher_max_backoff_seconds, backoff * 2)
             await asyncio.sleep(delay or 0)
 
-    async def _sync_once(self, connector: Connector) -> None:
+    async def _sync_once(self, connector: Connector) -> Cursor:
         tenant_id, mailbox_id = self._ids
         sink = self.sink()
         await self.c.sync.set_status(tenant_id, mailbox_id, "syncing")
@@ -132,12 +133,12 @@ class MailboxRunner:
         metrics.MESSAGES.labels(self.mailbox.provider).inc(sink.published)
         if sink.published:
             log.info("fetcher.synced", mailbox=mailbox_id, new=sink.published)
+        return cursor
 
-    async def _wait_for_change(self, connector: Connector, timeout: float) -> None:
+    async def _wait_for_change(self, connector: Connector, cursor: Cursor, timeout: float) -> None:
         """Until the connector sees a change, the engine wakes us (a push
         notification, a settings change) or ``timeout`` passes."""
-        cursor = await self.c.directory.get_sync_state(*self._ids)
-        await _first(connector.wait_for_change(cursor, timeout), self.wake.wait())
+        await first_of(connector.wait_for_change(cursor, timeout), self.wake.wait())
 
     async def _failed(self, message: str, state: str, kind: str | None = None) -> None:
         log.warning("fetcher.sync_failed", mailbox=self.mailbox.id, state=state, error=message)
@@ -146,7 +147,7 @@ class MailboxRunner:
             await self.c.sync.set_status(*self._ids, state, error=message)
 
 
-async def _first(*waits: Awaitable[Any]) -> None:
+async def first_of(*waits: Awaitable[Any]) -> None:
     """Wait for the first of ``waits`` to finish; cancel the others. A failure of the
     one that finished is raised."""
     tasks = [asyncio.ensure_future(w) for w in waits]

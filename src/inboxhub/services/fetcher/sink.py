@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from inboxhub.domain.events import INDEX_REQUESTED, IndexRequested, message_key
+from inboxhub.domain.events import INDEX_REQUESTED, index_requests
 from inboxhub.domain.ids import email_id
 from inboxhub.ports import EmailStore, EventBus, SearchIndex, SyncStore
 from inboxhub.providers.base import Cursor, FetchedMessage, FlagChange
@@ -55,15 +55,8 @@ class PipelineSink:
             if await self.emails.set_flags(self.tenant_id, eid, change.flags, change.labels):
                 changed.append(eid)
         if changed:
-            await self.bus.publish(
-                INDEX_REQUESTED,
-                [
-                    IndexRequested(mailbox_id=self.mailbox_id, email_id=eid).envelope(
-                        self.tenant_id, message_key(self.tenant_id, self.mailbox_id, eid)
-                    )
-                    for eid in changed
-                ],
-            )
+            requests = index_requests(self.tenant_id, ((self.mailbox_id, e) for e in changed))
+            await self.bus.publish(INDEX_REQUESTED, requests)
 
     async def deleted(self, provider_message_ids: Sequence[str]) -> None:
         ids = [self._id(pid) for pid in provider_message_ids]

@@ -14,7 +14,6 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import structlog
 
@@ -34,21 +33,6 @@ PAGE = 500
 DISCONNECT_SECONDS = 10.0
 
 
-def mail_hosts(provider: str, config: ConnectorSettings) -> list[tuple[str, int]]:
-    """The (host, port) pairs a tenant admin chose for the fetcher to connect to."""
-    values = config.model_dump()
-    if provider == "imap":
-        port = values.get("port") or (993 if values.get("security") == "ssl" else 143)
-        return [(str(values["host"]), int(port))]
-    if provider == "ews":
-        endpoint = values.get("service_endpoint")
-        if endpoint:
-            url = urlparse(str(endpoint))
-            return [(url.hostname or "", url.port or (443 if url.scheme == "https" else 80))]
-        return [(str(values.get("server") or ""), 443)]
-    return []  # Gmail and Graph talk to operator-configured endpoints only
-
-
 @dataclass
 class MailboxAdmin:
     c: Container
@@ -60,7 +44,7 @@ class MailboxAdmin:
             preflight = getattr(registry.module(provider), "preflight", None)
             if preflight is not None:
                 preflight(config, self.c.settings)
-            for host, port in mail_hosts(provider, config):
+            for host, port in config.mail_hosts():
                 await resolve_allowed(host, port, allow)
         except ProviderConfigError as exc:
             raise InvalidInput(str(exc)) from exc
