@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.processes import wait_for
 from tests.support.servers.base import ServerProcess, Unavailable, free_ports
 
 APP_ROLE = "inboxhub"
@@ -69,6 +70,9 @@ class Postgres:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, cwd=self.root)
         self.server.start(self.port)
+        # The port opens before the server takes queries ("the database system is
+        # starting up"): wait for an answer, not for the socket.
+        wait_for(self._answers, timeout=30, what="PostgreSQL accepting queries")
         self.psql(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
         return self
 
@@ -80,16 +84,23 @@ class Postgres:
         self.psql(f'CREATE DATABASE "{name}" OWNER {APP_ROLE}')
         return self.url(name)
 
-    def psql(self, sql: str, database: str = "postgres") -> str:
-        out = subprocess.run(
+    def _run_psql(self, sql: str, database: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [
                 *(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port)),
                 *("-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql),
             ],
-            check=True,
             capture_output=True,
             text=True,
         )
+
+    def _answers(self) -> bool:
+        return self._run_psql("SELECT 1", "postgres").returncode == 0
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        out = self._run_psql(sql, database)
+        if out.returncode:
+            raise RuntimeError(f"psql {sql!r} failed ({out.returncode}): {out.stderr.strip()}")
         return out.stdout
 
     def stop(self) -> None:
