@@ -19,7 +19,9 @@ from inboxhub.domain.models import (
     EmailDocument,
     EmailSummary,
     Flags,
+    MailChange,
     Mailbox,
+    OutboxEntry,
     SearchDocument,
     SearchPage,
     SyncStatus,
@@ -453,3 +455,21 @@ class SyncStore(Protocol):
     async def items_drop(
         self, tenant_id: str, mailbox_id: str, folder: str, refs: Sequence[str] | None
     ) -> None: ...
+
+    async def outbox_put(
+        self, tenant_id: str, mailbox_id: str, changes: Sequence[MailChange]
+    ) -> None:
+        """Queue changes for the provider, in order, durably (the API calls this after
+        changing its own copy; the fetcher owning the mailbox drains the queue)."""
+        ...
+
+    async def outbox_take(self, tenant_id: str, mailbox_id: str, limit: int) -> list[OutboxEntry]:
+        """The oldest waiting changes of the mailbox, in the order they were put."""
+        ...
+
+    async def outbox_done(
+        self, tenant_id: str, mailbox_id: str, ids: Sequence[int], error: str | None = None
+    ) -> None:
+        """Remove applied entries; with ``error``, count a failed attempt instead and
+        keep them (an entry failing too often is dropped with the error logged)."""
+        ...

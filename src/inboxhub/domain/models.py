@@ -188,6 +188,32 @@ class Mailbox(BaseModel):
     updated_at: datetime | None = None  # settings last changed (restarts the sync)
 
 
+class MailChange(BaseModel):
+    """A user's change to an email that its provider is asked to make too (the
+    fetcher owning the mailbox applies it: IMAP STORE/COPY/MOVE/EXPUNGE, Gmail
+    messages.modify/trash/delete, Graph PATCH/move/DELETE, EWS update/move/delete).
+    Only what changed is set."""
+
+    email_id: str
+    provider_message_id: str
+    labels: list[str] = []  # the email's folders or labels before the change
+    flags: Flags | None = None  # the new flags, when they changed
+    add_labels: list[str] = []
+    remove_labels: list[str] = []
+    trash: bool = False  # move to the provider's trash
+    untrash: bool = False  # back from the trash (to ``labels`` as they were)
+    delete: bool = False  # permanently
+
+
+class OutboxEntry(BaseModel):
+    """A ``MailChange`` waiting in a mailbox's outbox, with its position."""
+
+    id: int
+    mailbox_id: str
+    change: MailChange
+    attempts: int = 0
+
+
 class SyncStatus(BaseModel):
     """What the fetcher last did with a mailbox (``GET /api/v1/mailboxes/{id}``)."""
 
