@@ -10,7 +10,11 @@ them. ``message/rfc822`` parts are kept whole as ``.eml`` attachments, TNEF
 
 from __future__ import annotations
 
+import base64
+import binascii
+import quopri
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
 from email.message import Message
 
 from inboxhub.domain.models import ParsedAttachment
@@ -85,6 +89,9 @@ def _attachment(part: Message, ctype: str, errors: list[str], where: str) -> Par
         except Exception as exc:
             errors.append(f"{where}: attached message could not be re-serialised ({exc})")
             data = b""
+        if _encoded_message(part):
+            data = _decode_message(part, data, errors, where)
+            inner = message_from_bytes(data, policy=policy.compat32)
         subject = (
             decode_value(str(inner.get("Subject", "")), errors, "Subject")
             if isinstance(inner, Message)
@@ -104,6 +111,25 @@ def _attachment(part: Message, ctype: str, errors: list[str], where: str) -> Par
         inline=disposition == "inline" or (disposition is None and cid is not None),
         data=data,
     )
+
+
+def _encoded_message(part: Message) -> bool:
+    """RFC 2046 §5.2.1 allows only 7bit/8bit/binary on message/rfc822, but mailers do
+    send it base64 or quoted-printable; the stdlib then reads the encoded text as if
+    it were the message, so it has to be decoded here."""
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    return cte in ("base64", "quoted-printable")
+
+
+def _decode_message(part: Message, encoded: bytes, errors: list[str], where: str) -> bytes:
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    try:
+        if cte == "base64":
+            return base64.b64decode(b"".join(encoded.split()), validate=True)
+        return quopri.decodestring(encoded.lstrip(b"\r\n"))
+    except (binascii.Error, ValueError) as exc:
+        errors.append(f"{where}: attached message is not valid {cte} ({exc}); kept as sent")
+        return encoded
 
 
 def _is_body(part: Message, ctype: str) -> bool:

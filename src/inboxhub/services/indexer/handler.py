@@ -55,8 +55,15 @@ def delivered_to(headers: Iterable[tuple[str, str]]) -> list[str]:
     return found
 
 
-def search_document(doc: EmailDocument) -> SearchDocument:
+def search_body(doc: EmailDocument) -> str:
+    """The free text of an email: its body, then its attachments' text (no schema of
+    either backend changes; a highlight shows the passage that matched, wherever)."""
     body = doc.text or html_to_text(doc.html)
+    return f"{body}\n\n{doc.attachment_text}" if doc.attachment_text else body
+
+
+def search_document(doc: EmailDocument) -> SearchDocument:
+    body = search_body(doc)
     return SearchDocument(
         id=doc.id,
         tenant_id=doc.tenant_id,
@@ -65,6 +72,8 @@ def search_document(doc: EmailDocument) -> SearchDocument:
         subject=doc.subject,
         from_text=_addresses([doc.from_]) if doc.from_ else "",
         to_text=_addresses(doc.to + doc.cc + doc.bcc),
+        cc_text=_addresses(doc.cc),
+        bcc_text=_addresses(doc.bcc),
         body=body,
         attachment_names=" ".join(a.filename for a in doc.attachments if a.filename),
         has_attachments=doc.has_attachments,
@@ -89,6 +98,10 @@ class Indexer:
         for r in records:
             wanted[r.envelope.tenant_id].append(IndexRequested.of(r.envelope).email_id)
         for tenant_id, ids in wanted.items():
-            docs = await self.emails.get_many(tenant_id, list(dict.fromkeys(ids)))
-            # A document deleted since the request has nothing left to index.
+            unique = list(dict.fromkeys(ids))
+            docs = await self.emails.get_many(tenant_id, unique)
             await self.search.index_many([search_document(d) for d in docs])
+            # A document deleted since the request has nothing left to index, and an
+            # entry of it (a refresh in flight while it was deleted) goes too.
+            if gone := set(unique) - {d.id for d in docs}:
+                await self.search.delete_many(tenant_id, sorted(gone))

@@ -1,8 +1,8 @@
 """Raw bytes → an email document. Pure and picklable: runs in the parse workers.
 
 Everything CPU-heavy of the processor happens here (MIME parsing, HTML
-sanitising, hashing attachments, building and serialising the document), so it
-runs in a process pool while the event loop does the I/O.
+sanitising, hashing attachments, reading their text, building and serialising the
+document), so it runs in a process pool while the event loop does the I/O.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from inboxhub.domain.dedup import dedup_key
 from inboxhub.domain.encoded import EncodedEmail, encode
 from inboxhub.domain.events import EmlUploaded
 from inboxhub.domain.ids import email_id, sha256_hex
 from inboxhub.domain.models import Attachment, EmailDocument, ParsedEmail
+from inboxhub.extract import ExtractLimits, attachment_text
+from inboxhub.extract import warm_up as load_extractors
 from inboxhub.mime.parse import ParseLimits, parse_message
 from inboxhub.mime.sanitize import make_snippet, sanitize_html
 
@@ -78,7 +81,7 @@ def _safe_html(parsed: ParsedEmail) -> str:
         return ""
 
 
-def document(source: Source, parsed: ParsedEmail) -> Built:
+def document(source: Source, parsed: ParsedEmail, attachments_text: str = "") -> Built:
     up = source.upload
     html = _safe_html(parsed)
     attachments, data = _attachments(parsed)
@@ -108,30 +111,65 @@ def document(source: Source, parsed: ParsedEmail) -> Built:
         html=html,
         snippet=make_snippet(parsed.text, parsed.html),
         attachments=attachments,
+        attachment_text=attachments_text,
         has_attachments=any(not a.inline for a in attachments),
         flags=up.flags,
         labels=up.labels,
         parse_errors=parsed.parse_errors,
+        dedup_key=_dedup_key(parsed, attachments),
     )
     return Built(email=encode(doc), attachment_data=data)
 
 
-def build(source: Source, raw: bytes, limits: ParseLimits) -> Built:
-    return document(source, parse_message(raw, limits))
+def _dedup_key(parsed: ParsedEmail, attachments: list[Attachment]) -> str:
+    """The same for every copy of this message, whichever mailbox it came through."""
+    return dedup_key(
+        parsed.message_id,
+        from_=parsed.from_,
+        to=parsed.to,
+        cc=parsed.cc,
+        subject=parsed.subject,
+        date=parsed.date,
+        text=parsed.text,
+        html=parsed.html,
+        attachment_sha256s=[a.sha256 for a in attachments],
+    )
+
+
+def extract_text(parsed: ParsedEmail, limits: ExtractLimits) -> str:
+    """The attachments' text, each read within its own size and time budget; what
+    could not be read or was cut becomes a parse error of the message."""
+    try:
+        found = attachment_text(parsed.attachments, limits)
+    except Exception as exc:  # written not to raise; the message is kept regardless
+        parsed.parse_errors.append(f"attachment text not extracted: {type(exc).__name__}: {exc}")
+        return ""
+    parsed.parse_errors.extend(found.errors)
+    return found.text
+
+
+def build(
+    source: Source, raw: bytes, limits: ParseLimits, extract: ExtractLimits = ExtractLimits()
+) -> Built:
+    parsed = parse_message(raw, limits)
+    return document(source, parsed, extract_text(parsed, extract))
 
 
 def warm_up() -> None:
     """Sent once to each new parse worker so it imports this module (and the parsers)
     while the processor is still starting, not when the first batch waits on it."""
+    load_extractors()
 
 
-def build_many(items: list[tuple[Source, bytes]], limits: ParseLimits) -> list[Built]:
+def build_many(
+    items: list[tuple[Source, bytes]], limits: ParseLimits, extract: ExtractLimits = ExtractLimits()
+) -> list[Built]:
     """``build`` for a batch. Should the parser ever crash (it is written not to), that
     message is still stored, raw and marked, instead of failing its neighbours."""
     out: list[Built] = []
     for source, raw in items:
         try:
-            out.append(build(source, raw, limits))
+            out.append(build(source, raw, limits, extract))
         except Exception as exc:  # the last fence
             log.error("parse.crashed", blob_key=source.upload.blob_key, error=repr(exc))
             crashed = ParsedEmail(parse_errors=[f"parser crashed: {type(exc).__name__}: {exc}"])
