@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from inboxhub.adapters.db_sync import OUTBOX_MAX_ATTEMPTS
 from inboxhub.domain.errors import Conflict
+from inboxhub.domain.models import Flags, MailChange
 from inboxhub.ports import Directory, SyncStore
 from inboxhub.runtime import make_sync_store
 from tests.contract.adapters import DIRECTORIES, Ctx
@@ -119,3 +121,78 @@ async def test_item_maps_per_mailbox_and_folder(stores: tuple[Directory, SyncSto
     await sync.items_drop(t.id, "box", "INBOX", None)
     assert await sync.items_get(t.id, "box", "INBOX", None) == {}
     assert await sync.items_get(t.id, "box", "Sent", None) == {"1": "sent-1"}
+
+
+def _change(n: int, **fields: object) -> MailChange:
+    return MailChange(email_id=f"e{n}", provider_message_id=f"INBOX:{n:064x}", **fields)
+
+
+async def test_the_outbox_keeps_changes_in_order_per_mailbox(
+    stores: tuple[Directory, SyncStore],
+) -> None:
+    directory, sync = stores
+    t = await directory.create_tenant("acme", "Acme")
+    other = await directory.create_tenant("other", "Other")
+    box = await directory.create_mailbox(t.id, "Box", "imap", {}, None)
+    second = await directory.create_mailbox(t.id, "Second", "imap", {}, None)
+    flagged = _change(1, flags=Flags(seen=True, flagged=True), labels=["INBOX"])
+    await sync.outbox_put(t.id, box.id, [flagged, _change(2, trash=True)])
+    await sync.outbox_put(t.id, second.id, [_change(9, delete=True)])
+    await sync.outbox_put(t.id, box.id, [_change(3, add_labels=["Work"])])
+    entries = await sync.outbox_take(t.id, box.id, 10)
+    assert [e.change.email_id for e in entries] == ["e1", "e2", "e3"]
+    assert entries[0].change == flagged and entries[1].change.trash
+    assert all(e.mailbox_id == box.id and e.attempts == 0 for e in entries)
+    assert [e.change.email_id for e in await sync.outbox_take(t.id, box.id, 2)] == ["e1", "e2"]
+    assert await sync.outbox_take(other.id, box.id, 10) == [], "another tenant sees nothing"
+    await sync.outbox_done(other.id, box.id, [e.id for e in entries])  # no effect
+    assert len(await sync.outbox_take(t.id, box.id, 10)) == 3
+
+    await sync.outbox_done(t.id, box.id, [entries[0].id, entries[2].id])
+    assert [e.change.email_id for e in await sync.outbox_take(t.id, box.id, 10)] == ["e2"]
+    assert [e.change.email_id for e in await sync.outbox_take(t.id, second.id, 10)] == ["e9"]
+    assert await directory.delete_mailbox(t.id, second.id)
+    assert await sync.outbox_take(t.id, second.id, 10) == []
+
+
+async def test_a_change_failing_too_often_is_dropped_and_shown(
+    stores: tuple[Directory, SyncStore],
+) -> None:
+    directory, sync = stores
+    t = await directory.create_tenant("acme", "Acme")
+    box = await directory.create_mailbox(t.id, "Box", "imap", {}, None)
+    await sync.outbox_put(t.id, box.id, [_change(1, trash=True), _change(2, delete=True)])
+    first, second = await sync.outbox_take(t.id, box.id, 10)
+    for attempt in range(1, OUTBOX_MAX_ATTEMPTS):
+        await sync.outbox_done(t.id, box.id, [first.id], error=f"NO busy {attempt}")
+        head = (await sync.outbox_take(t.id, box.id, 1))[0]
+        assert (head.id, head.attempts) == (first.id, attempt)
+    assert (await sync.get_status(t.id, box.id)).last_error is None
+    await sync.outbox_done(t.id, box.id, [first.id], error="NO still busy")
+    assert [e.id for e in await sync.outbox_take(t.id, box.id, 10)] == [second.id]
+    status = await sync.get_status(t.id, box.id)
+    assert status.last_error is not None and "NO still busy" in status.last_error
+    assert status.last_error_at is not None
+
+
+async def test_a_worker_learns_which_of_its_mailboxes_have_waiting_changes(
+    stores: tuple[Directory, SyncStore],
+) -> None:
+    directory, sync = stores
+    a = await directory.create_tenant("a", "A")
+    b = await directory.create_tenant("b", "B")
+    one = await directory.create_mailbox(a.id, "One", "imap", {}, None)
+    two = await directory.create_mailbox(b.id, "Two", "imap", {}, None)
+    idle = await directory.create_mailbox(b.id, "Idle", "imap", {}, None)
+    elsewhere = await directory.create_mailbox(b.id, "Elsewhere", "imap", {}, None)
+    for tenant, box in ((a.id, one.id), (b.id, two.id), (b.id, idle.id)):
+        assert await sync.claim(tenant, box, "w1", 30)
+    assert await sync.claim(b.id, elsewhere.id, "w2", 30)
+    assert await sync.outbox_mailboxes("w1") == []
+    await sync.outbox_put(a.id, one.id, [_change(1, trash=True)])
+    await sync.outbox_put(b.id, two.id, [_change(2, trash=True), _change(3, trash=True)])
+    await sync.outbox_put(b.id, elsewhere.id, [_change(4, trash=True)])
+    assert sorted(await sync.outbox_mailboxes("w1")) == sorted([(a.id, one.id), (b.id, two.id)])
+    assert await sync.outbox_mailboxes("w2") == [(b.id, elsewhere.id)]
+    await sync.outbox_done(a.id, one.id, [e.id for e in await sync.outbox_take(a.id, one.id, 9)])
+    assert await sync.outbox_mailboxes("w1") == [(b.id, two.id)]

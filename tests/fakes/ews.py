@@ -4,10 +4,13 @@ It answers at ``/EWS/Exchange.asmx`` the operations the EWS connector uses, in t
 shapes of Microsoft's published schemas (``messages.xsd``/``types.xsd``) and the
 examples of the EWS reference: ``GetFolder`` (distinguished folder ids),
 ``SyncFolderItems`` (``SyncState``, ``IncludesLastItemInRange``, ``Changes`` with
-``Create``/``Update``/``Delete``/``ReadFlagChange``, paged by ``MaxChangesReturned``)
-and ``GetItem`` (``MimeContent`` in base64, ``IsRead``, ``DateTimeReceived`` and the
-``PidTagFlagStatus`` extended property 0x1090). Every answer carries the
-``ServerVersionInfo`` header of an Exchange 2016 CU server.
+``Create``/``Update``/``Delete``/``ReadFlagChange``, paged by ``MaxChangesReturned``),
+``GetItem`` (``MimeContent`` in base64, ``IsRead``, ``DateTimeReceived`` and the
+``PidTagFlagStatus`` extended property 0x1090), and the writes: ``UpdateItem``
+(``SetItemField``/``DeleteItemField`` of ``message:IsRead`` and of 0x1090),
+``MoveItem`` (the moved item gets a new ItemId, returned, as Exchange does within a
+mailbox) and ``DeleteItem`` (``HardDelete``/``SoftDelete``, or ``MoveToDeletedItems``).
+Every answer carries the ``ServerVersionInfo`` header of an Exchange 2016 CU server.
 
 Authentication is HTTP Basic (401 with the usual ``WWW-Authenticate`` offers on a
 wrong password). Errors come as Exchange sends them: a ``ResponseClass="Error"``
@@ -220,6 +223,11 @@ class FakeEws:
             item = self._item(item_id)
             del self.folders[item.folder].items[item_id]
             next(self._seq)
+
+    def move(self, item_id: str, folder: str) -> str:
+        """Another client moves the item (to the trash: ``deleteditems``); its new id."""
+        with self._lock:
+            return self._move(self._item(item_id), self.folders[folder]).id
 
     def mark_read(self, item_id: str, is_read: bool = True) -> None:
         with self._lock:
@@ -526,6 +534,114 @@ class FakeEws:
             )
         return _response("GetItemResponse", messages)
 
+    def _op_UpdateItem(self, op: ET.Element) -> str:
+        messages = []
+        for change in _children(op, "ItemChanges"):
+            ref = change.find(_q("ItemId"))
+            item = self._find(ref.get("Id", "") if ref is not None else "")
+            updates = change.find(_q("Updates"))
+            if item is None:
+                messages.append(_not_found("UpdateItemResponseMessage", "<m:Items />"))
+                continue
+            problem = self._update(item, list(updates) if updates is not None else [])
+            if problem:
+                messages.append(_error_message("UpdateItemResponseMessage", *problem))
+                continue
+            messages.append(
+                '<m:UpdateItemResponseMessage ResponseClass="Success">'
+                "<m:ResponseCode>NoError</m:ResponseCode>"
+                f"<m:Items><t:Message>{_item_id(item)}</t:Message></m:Items>"
+                "<m:ConflictResults><m:Count>0</m:Count></m:ConflictResults>"
+                "</m:UpdateItemResponseMessage>"
+            )
+        return _response("UpdateItemResponse", messages)
+
+    def _update(self, item: FakeItem, updates: list[ET.Element]) -> tuple[str, str] | None:
+        """Apply SetItemField/DeleteItemField; (code, text) of an update we refuse."""
+        for update in updates:
+            uri, tag = update.find(_q("FieldURI")), update.find(_q("ExtendedFieldURI"))
+            kind = update.tag.rsplit("}", 1)[-1]
+            if uri is not None and uri.get("FieldURI") == "message:IsRead":
+                text = (update.findtext(f"{_q('Message')}/{_q('IsRead')}") or "").strip()
+                if kind != "SetItemField" or text not in ("1", "0", "true", "false"):
+                    return "ErrorInvalidPropertySet", "IsRead cannot be deleted or set so."
+                item.is_read = text in ("1", "true")
+                item.read_seq = next(self._seq)
+            elif tag is not None and int(tag.get("PropertyTag", "0"), 0) == FLAG_STATUS_TAG:
+                value = update.findtext(f".//{_q('Value')}")
+                item.flag_status = int(value) if kind == "SetItemField" and value else None
+                item.other_seq = next(self._seq)
+            else:
+                return "ErrorInvalidPropertySet", "This property is not supported here."
+            item.version += 1
+        return None
+
+    def _op_MoveItem(self, op: ET.Element) -> str:
+        target_ref = _children(op, "ToFolderId")
+        target = self._folder_by_request(target_ref[0]) if target_ref else None
+        messages = []
+        for ref in _children(op, "ItemIds"):
+            item = self._find(ref.get("Id", ""))
+            if target is None:
+                messages.append(
+                    _error_message(
+                        "MoveItemResponseMessage",
+                        "ErrorFolderNotFound",
+                        "The specified folder could not be found in the store.",
+                        "<m:Items />",
+                    )
+                )
+            elif item is None:
+                messages.append(_not_found("MoveItemResponseMessage", "<m:Items />"))
+            else:
+                moved = self._move(item, target)
+                messages.append(
+                    '<m:MoveItemResponseMessage ResponseClass="Success">'
+                    "<m:ResponseCode>NoError</m:ResponseCode>"
+                    f"<m:Items><t:Message>{_item_id(moved)}</t:Message></m:Items>"
+                    "</m:MoveItemResponseMessage>"
+                )
+        return _response("MoveItemResponse", messages)
+
+    def _move(self, item: FakeItem, target: FakeFolder) -> FakeItem:
+        """A move within the mailbox: the item is created anew there, with a new id."""
+        del self.folders[item.folder].items[item.id]
+        seq = next(self._seq)
+        moved = FakeItem(
+            id=_new_id(b"\x00\x01\x46\x00\x00\x00"),
+            folder=target.name,
+            mime=item.mime,
+            received=item.received,
+            is_read=item.is_read,
+            flag_status=item.flag_status,
+            created_seq=seq,
+            read_seq=seq,
+            other_seq=seq,
+        )
+        target.items[moved.id] = moved
+        return moved
+
+    def _op_DeleteItem(self, op: ET.Element) -> str:
+        how = op.get("DeleteType", "")
+        if how not in ("HardDelete", "SoftDelete", "MoveToDeletedItems"):
+            raise EwsFault("ErrorSchemaValidation", "The request failed schema validation.")
+        messages = []
+        for ref in _children(op, "ItemIds"):
+            item = self._find(ref.get("Id", ""))
+            if item is None:
+                messages.append(_not_found("DeleteItemResponseMessage"))
+                continue
+            if how == "MoveToDeletedItems":
+                self._move(item, self.folders["deleteditems"])
+            else:
+                del self.folders[item.folder].items[item.id]
+                next(self._seq)
+            messages.append(
+                '<m:DeleteItemResponseMessage ResponseClass="Success">'
+                "<m:ResponseCode>NoError</m:ResponseCode></m:DeleteItemResponseMessage>"
+            )
+        return _response("DeleteItemResponse", messages)
+
     def _op_ConvertId(self, op: ET.Element) -> str:
         """exchangelib probes the server version with a ConvertId of a dummy id when it
         is not told the version; Exchange answers with an error and its version."""
@@ -597,6 +713,12 @@ def _message_xml(item: FakeItem, requested: set[str]) -> str:
     if "message:IsRead" in requested:
         parts.append(f"<t:IsRead>{_bool(item.is_read)}</t:IsRead>")
     return f"<t:Message>{''.join(parts)}</t:Message>"
+
+
+def _not_found(tag: str, extra: str = "") -> str:
+    return _error_message(
+        tag, "ErrorItemNotFound", "The specified object was not found in the store.", extra
+    )
 
 
 def _error_message(tag: str, code: str, text: str, extra: str = "") -> str:

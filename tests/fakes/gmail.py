@@ -4,7 +4,11 @@ HTTP (uvicorn on a free loopback port, in a thread) for the Gmail connector's te
 It behaves as Google documents: opaque page tokens, ``labelIds`` filtering by all the
 labels given, ``includeSpamTrash``, history records with ``messagesAdded`` /
 ``messagesDeleted`` / ``labelsAdded`` / ``labelsRemoved`` and increasing, non-contiguous
-ids, a 404 for a ``startHistoryId`` older than the retained history, PKCE (S256) on
+ids, a 404 for a ``startHistoryId`` older than the retained history, the write methods
+``messages.modify`` / ``trash`` / ``untrash`` (the ``TRASH`` label added or removed) /
+``delete`` (only with the full ``https://mail.google.com/`` scope, 403
+``insufficientPermissions`` otherwise) with a 404 for a message that does not exist and
+a 400 for a label id that does not, PKCE (S256) on
 the code exchange, ``invalid_grant`` for revoked refresh tokens, and error bodies in
 Google's JSON format. Test controls mutate mailboxes, expire or revoke tokens, prune
 history, queue failures and count requests per endpoint.
@@ -52,6 +56,7 @@ SYSTEM_LABELS = (
     "CATEGORY_UPDATES",
     "CATEGORY_FORUMS",
 )
+FULL_SCOPE = "https://mail.google.com/"  # what messages.delete needs
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 STATUS_NAMES = {
@@ -204,6 +209,7 @@ class FakeGmail:
         with self._lock:
             self.mailboxes: dict[str, FakeMailbox] = {}
             self.access_tokens: dict[str, tuple[str, float]] = {}  # token -> (email, expiry)
+            self.access_scopes: dict[str, str] = {}  # token -> granted scopes
             self.refresh_tokens: dict[str, _Grant] = {}
             self.codes: dict[str, dict[str, str]] = {}
             self.failures: list[_Failure] = []
@@ -313,7 +319,7 @@ class FakeGmail:
     ) -> dict[str, Any]:
         """A fresh grant as the consent flow would give it (an OAuthToken dict)."""
         with self._lock:
-            access, expires_in = self._new_access(email)
+            access, expires_in = self._new_access(email, scope)
             refresh = "1//" + secrets.token_urlsafe(24)
             self.refresh_tokens[refresh] = _Grant(email, scope, self.client_id)
             return {
@@ -399,9 +405,10 @@ class FakeGmail:
                 return
         self.notifications.append((box.email, hid))
 
-    def _new_access(self, email: str) -> tuple[str, int]:
+    def _new_access(self, email: str, scope: str) -> tuple[str, int]:
         token = "ya29." + secrets.token_urlsafe(32)
         self.access_tokens[token] = (email.lower(), time.time() + self.token_lifetime)
+        self.access_scopes[token] = scope
         return token, self.token_lifetime
 
     def _gate(self, endpoint: str) -> JSONResponse | None:
@@ -513,6 +520,49 @@ class FakeGmail:
                     return box
                 return self._get(box, mid, request)
 
+        @app.post(api + "/messages/{mid}/modify")
+        async def modify_message(user_id: str, mid: str, request: Request) -> Response:
+            body = await _json_body(request)
+            with self._lock:
+                box = self._gate("messages.modify") or self._user(request, user_id)
+                if isinstance(box, Response):
+                    return box
+                return self._modify(box, mid, body)
+
+        @app.post(api + "/messages/{mid}/trash")
+        async def trash(user_id: str, mid: str, request: Request) -> Response:
+            with self._lock:
+                box = self._gate("messages.trash") or self._user(request, user_id)
+                if isinstance(box, Response):
+                    return box
+                return self._modify(box, mid, {"addLabelIds": ["TRASH"]})
+
+        @app.post(api + "/messages/{mid}/untrash")
+        async def untrash(user_id: str, mid: str, request: Request) -> Response:
+            with self._lock:
+                box = self._gate("messages.untrash") or self._user(request, user_id)
+                if isinstance(box, Response):
+                    return box
+                return self._modify(box, mid, {"removeLabelIds": ["TRASH"]})
+
+        @app.delete(api + "/messages/{mid}")
+        async def delete(user_id: str, mid: str, request: Request) -> Response:
+            with self._lock:
+                box = self._gate("messages.delete") or self._user(request, user_id)
+                if isinstance(box, Response):
+                    return box
+                token = request.headers.get("authorization", "").partition(" ")[2]
+                if FULL_SCOPE not in self.access_scopes.get(token, "").split():
+                    return google_error(
+                        403,
+                        "Request had insufficient authentication scopes.",
+                        "insufficientPermissions",
+                    )
+                if mid not in box.messages:
+                    return google_error(404, "Requested entity was not found.", "notFound")
+                self.delete_message(box.email, mid)
+                return Response(status_code=204)
+
         @app.get(api + "/history")
         async def history(user_id: str, request: Request) -> Response:
             with self._lock:
@@ -588,7 +638,7 @@ class FakeGmail:
                     expected = verifier
                 if expected != code["challenge"]:
                     return _oauth_error("invalid_grant", "Invalid code verifier.")
-            access, expires_in = self._new_access(code["email"])
+            access, expires_in = self._new_access(code["email"], code["scope"])
             refresh = "1//" + secrets.token_urlsafe(24)
             self.refresh_tokens[refresh] = _Grant(code["email"], code["scope"], client_id)
             return JSONResponse(
@@ -604,7 +654,7 @@ class FakeGmail:
             grant = self.refresh_tokens.get(form.get("refresh_token", ""))
             if grant is None:
                 return _oauth_error("invalid_grant", "Token has been expired or revoked.")
-            access, expires_in = self._new_access(grant.email)
+            access, expires_in = self._new_access(grant.email, grant.scope)
             return JSONResponse(
                 {
                     "access_token": access,
@@ -667,6 +717,24 @@ class FakeGmail:
             body["payload"] = {"partId": "", "mimeType": "message/rfc822", "headers": headers}
         return JSONResponse(body)
 
+    def _modify(self, box: FakeMailbox, mid: str, body: Any) -> JSONResponse:
+        """users.messages.modify (trash and untrash are modify of ``TRASH``)."""
+        if not isinstance(body, dict):
+            return google_error(400, "Invalid JSON payload received.", "invalidArgument")
+        add, remove = body.get("addLabelIds") or [], body.get("removeLabelIds") or []
+        if not isinstance(add, list) or not isinstance(remove, list):
+            return google_error(400, "Invalid JSON payload received.", "invalidArgument")
+        if not add and not remove:
+            return google_error(400, "No label add or removes specified", "invalidArgument")
+        message = box.messages.get(mid)
+        if message is None:
+            return google_error(404, "Requested entity was not found.", "notFound")
+        for lid in [*add, *remove]:
+            if lid not in box.labels:
+                return google_error(400, f"Invalid label: {lid}", "invalidArgument")
+        self.modify(box.email, mid, add, remove)
+        return JSONResponse(message.ref())
+
     def _history(self, box: FakeMailbox, request: Request) -> JSONResponse:
         q = request.query_params
         try:
@@ -708,6 +776,13 @@ class FakeGmail:
         if len(records) > size:
             body["nextPageToken"] = _token({"after": int(page[-1]["id"])})
         return JSONResponse(body)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
 
 
 def _oauth_error(error: str, description: str) -> JSONResponse:

@@ -10,7 +10,11 @@ What it models, after Microsoft's documentation:
   names, childFolders); ``/messages/delta`` per folder with opaque ``$skiptoken`` /
   ``$deltatoken`` links, ``@removed``, ``Prefer: odata.maxpagesize`` and 410 once a
   token is expired; ``/messages/{id}/$value``; ids are immutable only when the client
-  sends ``Prefer: IdType="ImmutableId"`` (otherwise they change on a move).
+  sends ``Prefer: IdType="ImmutableId"`` (otherwise they change on a move);
+  ``PATCH /messages/{id}`` (``isRead``, ``flag.flagStatus``), ``POST …/move``
+  (``destinationId``: a folder id or well-known name; 201 with the moved message) and
+  ``DELETE /messages/{id}`` (204), each 404 ``ErrorItemNotFound`` for a message that
+  does not exist.
 * ``/v1.0/subscriptions`` POST (with the validation handshake, switchable),
   PATCH, DELETE; ``notify`` posts a change notification like Graph does.
 * Graph error bodies ``{"error": {"code", "message", "innerError"}}``; 401 for a
@@ -719,6 +723,72 @@ class FakeGraph:
                 return item_not_found(request)
             return Response(message.mime, media_type="message/rfc822")
 
+        @app.patch("/v1.0/users/{user_key}/messages/{message_id}")
+        async def update(user_key: str, message_id: str, request: Request) -> Response:
+            found = await fake._message_request(request, user_key, message_id)
+            if isinstance(found, Response):
+                return found
+            user, message, body = found
+            problem = _check_update(body, request)
+            if problem is not None:
+                return problem
+            with fake.lock:
+                if "isRead" in body:
+                    message.is_read = body["isRead"]
+                if "flag" in body:
+                    message.flag_status = body["flag"]["flagStatus"]
+                message.version += 1
+                return JSONResponse(fake._message_json(user, message, None, _immutable(request)))
+
+        @app.post("/v1.0/users/{user_key}/messages/{message_id}/move")
+        async def move(user_key: str, message_id: str, request: Request) -> Response:
+            found = await fake._message_request(request, user_key, message_id)
+            if isinstance(found, Response):
+                return found
+            user, message, body = found
+            with fake.lock:
+                target = user.folder(str(body.get("destinationId", "")))
+                if target is None:
+                    return item_not_found(request)
+                if target.id != message.folder_id:
+                    message.folder_id, message.moves = target.id, message.moves + 1
+                    message.version += 1
+                answer = fake._message_json(user, message, None, _immutable(request))
+            return JSONResponse(answer, status_code=201)
+
+        @app.delete("/v1.0/users/{user_key}/messages/{message_id}")
+        async def delete(user_key: str, message_id: str, request: Request) -> Response:
+            found = await fake._message_request(request, user_key, message_id, body=False)
+            if isinstance(found, Response):
+                return found
+            user, message, _ = found
+            with fake.lock:
+                user.messages.pop(message.id, None)
+            return Response(status_code=204)
+
+    async def _message_request(
+        self, request: Request, user_key: str, message_id: str, body: bool = True
+    ) -> tuple[FakeUser, FakeMessage, dict[str, Any]] | Response:
+        """The user, message and JSON body a write request names, or Graph's error."""
+        user, problem = self._authorize_user(request, user_key)
+        if problem is not None or user is None:
+            return problem or Response(status_code=500)
+        payload: Any = {}
+        if body:
+            try:
+                payload = await request.json()
+            except ValueError:
+                payload = None
+            if not isinstance(payload, dict):
+                return graph_error(
+                    400, "BadRequest", "Unable to read JSON request payload.", request
+                )
+        with self.lock:
+            message = user.messages.get(message_id.split(".r", 1)[0])
+        if message is None:
+            return item_not_found(request)
+        return user, message, payload
+
     def _delta(self, request: Request, user: FakeUser, folder: FakeFolder) -> Response:
         q = request.query_params
         prefer = request.headers.get("prefer", "")
@@ -942,6 +1012,28 @@ class FakeGraph:
                 "validationToken query parameter."
             )
         return None
+
+
+FLAG_STATUSES = ("notFlagged", "complete", "flagged")
+
+
+def _immutable(request: Request) -> bool:
+    return 'idtype="immutableid"' in request.headers.get("prefer", "").lower().replace(" ", "")
+
+
+def _check_update(body: dict[str, Any], request: Request) -> Response | None:
+    """What Graph answers a PATCH of the properties we model with wrong values."""
+    if "isRead" in body and not isinstance(body["isRead"], bool):
+        return graph_error(400, "BadRequest", "Cannot convert the literal to Edm.Boolean.", request)
+    flag = body.get("flag", {"flagStatus": "notFlagged"})
+    if not isinstance(flag, dict) or flag.get("flagStatus") not in FLAG_STATUSES:
+        return graph_error(
+            400,
+            "BadRequest",
+            "The value for flagStatus is not a valid followupFlagStatus.",
+            request,
+        )
+    return None
 
 
 async def url_form(request: Request) -> dict[str, str]:

@@ -190,7 +190,7 @@ async def test_graph_consent_then_sync_then_notification(api: Api) -> None:
             listed = await api.admin.get("/api/v1/emails", params={"mailbox_id": box["id"]})
             labels = sorted(tuple(e["labels"]) for e in listed.json()["items"])
             assert labels == [("Inbox",), ("Inbox",), ("Sent Items",)]
-            assert len(fake.subscriptions) == 2  # one per folder
+            assert len(fake.subscriptions) == 3  # one per folder: inbox, sent, deleted items
             assert (await api.admin.delete(url)).status_code == 204
             assert fake.subscriptions == {}  # deleted with the mailbox
         finally:

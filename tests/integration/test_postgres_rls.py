@@ -58,3 +58,19 @@ async def test_writing_a_row_for_another_tenant_is_refused(directory: SqlDirecto
                 ),
                 {"t": b.id},
             )
+
+
+async def test_the_outbox_is_walled_off_too(directory: SqlDirectory) -> None:
+    from inboxhub.adapters.db_sync import SqlSyncStore
+    from inboxhub.domain.models import MailChange
+
+    a = await directory.create_tenant("a", "A")
+    b = await directory.create_tenant("b", "B")
+    sync = SqlSyncStore(directory)
+    for tenant in (a.id, b.id):
+        change = MailChange(email_id=f"e-{tenant}", provider_message_id="m", trash=True)
+        await sync.outbox_put(tenant, "box", [change])
+    async with directory.engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('inboxhub.tenant_id', :s, true)"), {"s": a.id})
+        rows = await conn.execute(text("SELECT tenant_id FROM mail_outbox"))
+        assert [r.tenant_id for r in rows] == [a.id]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from inboxhub.domain.labels import in_trash
 from inboxhub.domain.models import Flags
 from inboxhub.providers import ews as ews_module
 from inboxhub.providers.base import (
@@ -126,10 +127,11 @@ async def test_first_sync_pages_both_folders(fake: FakeEws, items: MemoryItemMap
         fake_item = fake.folders[folder].items[item_id]
         assert message.flags == Flags(seen=fake_item.is_read, flagged=fake_item.flag_status == 2)
         assert message.received_at == fake_item.received
-    # 7 inbox changes in pages of 3 → 3 pages; 4 sent → 2 pages; a checkpoint each.
-    assert fake.requests["SyncFolderItems"] == 5
-    assert len(sink.cursors) >= 5
-    assert set(cursor["folders"]) == {"inbox", "sentitems"}
+    # 7 inbox changes in pages of 3 → 3 pages; 4 sent → 2 pages; the empty trash → 1;
+    # a checkpoint each.
+    assert fake.requests["SyncFolderItems"] == 6
+    assert len(sink.cursors) >= 6
+    assert set(cursor["folders"]) == {"inbox", "sentitems", "deleteditems"}
     assert all(state["sync_state"] for state in cursor["folders"].values())
     assert sink.cursors[-1] == cursor
     assert set(items.folders["inbox"]) == {i for i, (f, _) in made.items() if f == "inbox"}
@@ -140,6 +142,36 @@ async def test_first_sync_pages_both_folders(fake: FakeEws, items: MemoryItemMap
     await run_sync(make_connector(fake, make_ctx(tmp_path, items)), sink)
     assert sink.received == len(made)
     assert fake.requests["GetItem"] == get_items
+
+
+async def test_an_item_moved_to_the_trash_shows_there_as_trashed(
+    fake: FakeEws, items: MemoryItemMap, tmp_path: Path
+):
+    data = make_message(1, "inbox")
+    item_id = fake.add("inbox", data, is_read=True)
+    sink = MemorySink()
+    cursor = await run_sync(make_connector(fake, make_ctx(tmp_path, items)), sink)
+    assert sink.labels_by_id[item_id] == ("inbox",)
+
+    trashed = fake.move(item_id, "deleteditems")  # another client; a new ItemId
+    cursor = await run_sync(make_connector(fake, make_ctx(tmp_path, items)), sink, cursor)
+
+    assert sink.messages_by_id[trashed].data == data
+    assert sink.labels_by_id[trashed] == ("Deleted Items",)
+    assert in_trash(sink.labels_by_id[trashed]) and sink.flags_by_id[trashed].seen
+    assert sink.deleted_ids == [item_id]  # the inbox's item; the trash's is its successor
+    assert set(items.folders["deleteditems"]) == {trashed}
+
+    # With folders configured, the trash is not synced: a trashed item is gone.
+    other = fake.add("inbox", make_message(2, "inbox"))
+    only_inbox = MemoryItemMap()
+    narrow = MemorySink()
+    ctx = make_ctx(tmp_path, only_inbox)
+    cursor = await run_sync(make_connector(fake, ctx, folders=["inbox"]), narrow)
+    assert set(cursor["folders"]) == {"inbox"} and set(narrow.messages_by_id) == {other}
+    fake.move(other, "deleteditems")
+    await run_sync(make_connector(fake, ctx, folders=["inbox"]), narrow, cursor)
+    assert narrow.deleted_ids == [other] and not narrow.messages_by_id
 
 
 async def test_batches_are_bounded_in_bytes(fake: FakeEws, items: MemoryItemMap, tmp_path: Path):
@@ -439,7 +471,8 @@ async def test_missing_folder_is_a_config_error(
 def test_settings_derive_endpoint_and_validate() -> None:
     config = EwsSettings(server="mail.contoso.com", email="a@contoso.com")
     assert config.service_endpoint == "https://mail.contoso.com/EWS/Exchange.asmx"
-    assert config.auth_type == "ntlm" and config.folders == ["inbox", "sentitems"]
+    assert config.auth_type == "ntlm" and config.folders is None
+    assert config.synced_folders == ["inbox", "sentitems", "deleteditems"]
     config = EwsSettings(service_endpoint="https://ex.contoso.com/EWS/Exchange.asmx", email="a@b.c")
     assert config.server == "ex.contoso.com"
     assert frozenset({"password"}) == EwsSettings.SECRET_FIELDS

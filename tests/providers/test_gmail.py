@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from inboxhub.domain.labels import in_trash
 from inboxhub.providers.base import ConnectorContext, ProviderAuthError, ProviderError
 from inboxhub.providers.gmail import (
     GmailConnector,
@@ -114,15 +115,17 @@ async def test_first_sync_pages_labels_flags_bytes(h: Harness, fake: FakeGmail) 
         labels = ["INBOX", "UNREAD"] if n % 3 else ["INBOX", "IMPORTANT", "STARRED", work]
         ids[n] = fake.add_message(EMAIL, eml(n), labels, internal_date=base + n * 1000)
     fake.add_message(EMAIL, eml(9001), ["SPAM", "UNREAD"])
-    fake.add_message(EMAIL, eml(9002), ["TRASH"])
+    trashed = fake.add_message(EMAIL, eml(9002), ["TRASH"])
     profile_history = fake.box(EMAIL).history_id
 
     cursor = await h.sync()
 
-    assert fake.counts["messages.list"] == 3
-    assert fake.counts["messages.get"] == 1001
-    assert len(h.sink.messages_by_id) == 1001 and h.sink.received == 1001
+    assert fake.counts["messages.list"] == 4  # three pages of all mail, one of the trash
+    assert fake.counts["messages.get"] == 1002  # not the spam
+    assert len(h.sink.messages_by_id) == 1002 and h.sink.received == 1002
     assert h.sink.batches == 11  # at most 100 a batch
+    assert h.sink.labels_by_id[trashed] == ("TRASH",) and in_trash(h.sink.labels_by_id[trashed])
+    assert cursor["trashSynced"] is True
     assert cursor["historyId"] == str(profile_history)
     assert h.sink.cursor == cursor
     assert all("fullSync" in c for c in h.sink.cursors[:-1])
@@ -135,7 +138,7 @@ async def test_first_sync_pages_labels_flags_bytes(h: Harness, fake: FakeGmail) 
     assert unread.data == eml(1000)
     assert unread.labels == ("INBOX",)
     assert not unread.flags.seen and not unread.flags.flagged
-    assert set(h.items.folders["gmail"]) == set(ids.values())
+    assert set(h.items.folders["gmail"]) == {*ids.values(), trashed}
 
 
 async def test_first_sync_reads_the_history_id_before_listing(h: Harness, fake: FakeGmail) -> None:
@@ -161,6 +164,31 @@ async def test_configured_labels_by_name_or_id(h: Harness, fake: FakeGmail) -> N
     await h.sync(labels=["work", "SENT"])
     assert set(h.sink.messages_by_id) == {in_work, sent, both}
     assert h.sink.messages_by_id[both].labels == ("SENT", "Work")
+
+
+async def test_a_mailbox_synced_without_the_trash_fetches_it_once(
+    h: Harness, fake: FakeGmail
+) -> None:
+    """Configured labels leave the trash out: trashing there is a deletion. Back on the
+    default scope (or synced before the trash was in it), what is in the trash is
+    listed and fetched once; the history does the rest."""
+    old = fake.add_message(EMAIL, eml(1), ["TRASH"])
+    mid = fake.add_message(EMAIL, eml(2), ["INBOX"])
+    cursor = await h.sync(labels=["INBOX"])
+    assert set(h.sink.messages_by_id) == {mid} and "trashSynced" not in cursor
+    fake.modify(EMAIL, mid, add=["TRASH"], remove=["INBOX"])
+    await h.sync(labels=["INBOX"])
+    assert h.sink.deleted_ids == [mid]
+    lists = fake.counts["messages.list"]
+
+    cursor = await h.sync()
+
+    assert fake.counts["history.list"] == 2 and fake.counts["messages.list"] == lists + 1
+    assert set(h.sink.messages_by_id) == {old, mid}
+    assert h.sink.labels_by_id[old] == h.sink.labels_by_id[mid] == ("TRASH",)
+    assert cursor["trashSynced"] is True
+    await h.sync()
+    assert fake.counts["messages.list"] == lists + 1 and h.sink.received == 3
 
 
 async def test_incremental_via_history(h: Harness, fake: FakeGmail) -> None:
@@ -190,13 +218,18 @@ async def test_incremental_via_history(h: Harness, fake: FakeGmail) -> None:
     assert h.sink.labels_by_id[a] == ("INBOX",)
     assert b not in h.items.folders["gmail"] and new in h.items.folders["gmail"]
 
-    # Moving to the trash takes a message out of what is synced; restoring brings it back.
+    # Moving to the trash is a label change (labelsAdded TRASH), not a deletion, and so
+    # is restoring; the message is never fetched again.
+    received = h.sink.received
     fake.modify(EMAIL, c, add=["TRASH"], remove=["INBOX"])
     await h.sync()
-    assert h.sink.deleted_ids == [b, c]
+    assert h.sink.deleted_ids == [b]
+    assert h.sink.labels_by_id[c] == ("TRASH",) and in_trash(h.sink.labels_by_id[c])
+    assert h.sink.flags_by_id[c].seen
     fake.modify(EMAIL, c, add=["INBOX"], remove=["TRASH"])
     await h.sync()
-    assert h.sink.messages_by_id[c].data == eml(3)
+    assert h.sink.labels_by_id[c] == ("INBOX",) and h.sink.deleted_ids == [b]
+    assert h.sink.received == received and fake.counts["messages.list"] == lists
 
     # A label created after the sync began is reported by its name.
     fake.on_request(
@@ -229,7 +262,7 @@ async def test_history_too_old_means_full_resync(h: Harness, fake: FakeGmail) ->
     cursor = await h.sync()
 
     assert fake.counts["history.list"] == 1  # answered 404
-    assert fake.counts["messages.list"] == 2
+    assert fake.counts["messages.list"] == 4  # all mail and the trash, twice
     assert h.sink.received == received + 1  # only the new one: no duplicates
     assert h.sink.messages_by_id[new].data == eml(10)
     assert h.sink.deleted_ids == [keep[0]]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from inboxhub.domain.labels import in_trash
 from inboxhub.domain.models import Flags
 from inboxhub.providers import graph as graph_module
 from inboxhub.providers import graph_api
@@ -160,9 +161,14 @@ async def test_first_sync_pages_two_folders(
         assert m.labels == ("Inbox",)
         assert m.received_at == received + timedelta(minutes=i)
     assert {h.sink.messages_by_id[s].labels for s in sent} == {("Sent Items",)}
-    # Paged: 7 inbox messages at 3 per page = 3 pages, 2 sent = 1 page.
+    # Paged: 7 inbox messages at 3 per page = 3 pages, 2 sent = 1 page, empty trash 1.
     deltas = [r for r in fake.requests if r.path.endswith("/messages/delta")]
-    assert len(deltas) == 4
+    assert len(deltas) == 5
+    assert {f["name"] for f in cursor["folders"].values()} == {
+        "Inbox",
+        "Sent Items",
+        "Deleted Items",
+    }
     assert all('IdType="ImmutableId"' in r.headers["prefer"] for r in deltas)
     assert all("odata.maxpagesize=3" in r.headers["prefer"] for r in deltas)
     assert "$select=id" in deltas[0].query.replace("%24", "$")
@@ -210,6 +216,43 @@ async def test_move_between_synced_folders_relabels(fake: FakeGraph, harness: An
     assert h.sink.labels_by_id[mid] == ("Sent Items",)
     assert fake.count("/$value") == values_before
     assert mid in await h.items.get(fake.folder_id(UPN, "sentitems"))
+
+
+async def test_a_message_moved_to_the_trash_is_relabelled_not_deleted(
+    fake: FakeGraph, harness: Any
+) -> None:
+    mid = fake.add_message(UPN, is_read=True)
+    h = harness()  # the default folders: the trash among them
+    await h.sync()
+    fake.move_message(UPN, mid, "deleteditems")  # another client trashes it
+    values_before = fake.count("/$value")
+
+    await h.sync()
+
+    assert h.sink.deleted_ids == []  # immutable ids: the same message, relabelled
+    assert h.sink.labels_by_id[mid] == ("Deleted Items",)
+    assert in_trash(h.sink.labels_by_id[mid]) and h.sink.flags_by_id[mid].seen
+    assert fake.count("/$value") == values_before
+    assert mid in await h.items.get(fake.folder_id(UPN, "deleteditems"))
+
+    # Configured folders leave the trash out: a message moved there is gone.
+    other = fake.add_message(UPN)
+    narrow = harness(folders=["inbox"])
+    await narrow.sync()
+    assert set(narrow.sink.messages_by_id) == {other}
+    fake.move_message(UPN, other, "deleteditems")
+    await narrow.sync()
+    assert narrow.sink.deleted_ids == [other] and not narrow.sink.messages_by_id
+
+
+async def test_a_trash_with_another_name_is_still_labelled_deleted_items(
+    fake: FakeGraph, harness: Any
+) -> None:
+    fake.users[UPN].named("deleteditems").display_name = "Gelöschte Elemente"
+    mid = fake.add_message(UPN, "deleteditems")
+    h = harness()
+    await h.sync()
+    assert h.sink.labels_by_id[mid] == ("Deleted Items",)
 
 
 async def test_gone_delta_token_resyncs_without_duplicates(
@@ -386,7 +429,7 @@ async def test_subscriptions_created_per_folder(fake: FakeGraph, harness: Any) -
     cursor = await h.sync()
 
     subs = subscriptions_of(fake)
-    assert len(subs) == 2
+    assert len(subs) == 3
     state = client_state(h.app, "tenant-1", "mailbox-1")
     assert len(state) <= 128
     for sub in subs:
@@ -398,19 +441,19 @@ async def test_subscriptions_created_per_folder(fake: FakeGraph, harness: Any) -
     resources = {s["resource"] for s in subs}
     assert resources == {
         f"users/{UPN}/mailFolders('{fake.folder_id(UPN, name)}')/messages"
-        for name in ("inbox", "sentitems")
+        for name in ("inbox", "sentitems", "deleteditems")
     }
     assert {f["subscription"]["id"] for f in cursor["folders"].values()} == {s["id"] for s in subs}
     await h.sync()  # far from expiry: nothing renewed
     assert fake.count("/subscriptions", "PATCH") == 0
-    assert fake.count("/subscriptions", "POST") == 2
+    assert fake.count("/subscriptions", "POST") == 3
 
 
 async def test_subscription_renewed_near_expiry_and_recreated_after_404(
     fake: FakeGraph, harness: Any
 ) -> None:
     fake.validate_subscriptions = False
-    h = harness(app={"public_url": "https://inboxhub.example"})
+    h = harness(app={"public_url": "https://inboxhub.example"}, folders=["inbox", "sentitems"])
     await h.sync()
     inbox = h.cursor["folders"][fake.folder_id(UPN, "inbox")]
     sent = h.cursor["folders"][fake.folder_id(UPN, "sentitems")]
@@ -524,7 +567,7 @@ async def test_real_handshake_and_notification(
         h = harness(app={"public_url": listener.url})
         h.conn.push = True
         await h.sync()
-        assert fake.validation_results == ["ok", "ok"]
+        assert fake.validation_results == ["ok", "ok", "ok"]  # inbox, sent, trash
         sub_id = next(iter(fake.subscriptions))
         answer = fake.notify(sub_id)
         assert answer.status_code == 202
@@ -556,7 +599,7 @@ async def test_failures_while_downloading_surface_as_provider_errors(
 async def test_concurrent_401s_refresh_the_token_once(fake: FakeGraph, harness: Any) -> None:
     for _ in range(8):
         fake.add_message(UPN)
-    h = harness()
+    h = harness(folders=["inbox", "sentitems"])  # a third delta would refresh once more
     h.after_each_delta_page(fake.expire_access_tokens)  # every download starts with a dead token
     await h.sync()
     assert len(h.sink.messages_by_id) == 8

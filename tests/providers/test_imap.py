@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from inboxhub.domain.labels import in_trash
 from inboxhub.domain.models import Flags
 from inboxhub.providers import imap as imap_module
 from inboxhub.providers.base import (
@@ -26,6 +27,7 @@ from inboxhub.providers.base import (
     ProviderError,
 )
 from inboxhub.providers.imap import ImapConnector, ImapSettings
+from inboxhub.providers.imap_write import trash_folder
 from inboxhub.settings import Settings
 from tests.support.messages import make_message
 from tests.support.processes import free_port
@@ -51,7 +53,7 @@ class Mailbox:
 
     def connector(
         self,
-        folders: Sequence[str] = ("INBOX", "Sent"),
+        folders: Sequence[str] | None = ("INBOX", "Sent"),
         *,
         security: str = "none",
         host: str = "127.0.0.1",
@@ -69,7 +71,7 @@ class Mailbox:
             port=port,
             security=security,  # type: ignore[arg-type]
             username=self.user,
-            folders=list(folders),
+            folders=None if folders is None else list(folders),
             **secrets,
         )
         settings = Settings(
@@ -207,6 +209,60 @@ async def test_flag_changes_and_deletions_by_another_client(
     used = b"\n".join(sent)
     assert (b"(QRESYNC (" in used) == (not ignore)  # the path under test was taken
     assert (b"CHANGEDSINCE" in used) == (ignore == ("QRESYNC",))
+
+
+# -- the trash ----------------------------------------------------------------------------
+
+
+async def test_a_message_moved_to_the_trash_reappears_there_labelled_trash(box: Mailbox) -> None:
+    raw, kept = msg("to be trashed"), msg("stays")
+    uid = box.append("INBOX", raw, [r"\Seen"])
+    box.append("INBOX", kept)
+    connector = box.connector(None)  # the default folders
+    sink = MemorySink()
+    cursor = await connector.sync({}, sink)
+    assert set(cursor["folders"]) == {"INBOX", "Sent", "Trash"}
+    assert sink.labels_by_id[pmid("INBOX", raw)] == ("INBOX",)
+
+    box.dovecot.move(box.user, "INBOX", uid, "Trash")  # another client trashes it
+    cursor = await connector.sync(cursor, sink)
+
+    trashed = pmid("Trash", raw)  # a new id: IMAP ids are folder + hash
+    assert sink.messages_by_id[trashed].data == raw
+    assert sink.labels_by_id[trashed] == ("Trash",) and in_trash(sink.labels_by_id[trashed])
+    assert sink.flags_by_id[trashed] == Flags(seen=True)
+    assert sink.deleted_ids == [pmid("INBOX", raw)]  # its INBOX copy, and nothing else
+    assert sink.labels_by_id[pmid("INBOX", kept)] == ("INBOX",)
+    again = MemorySink()
+    await connector.sync(cursor, again)
+    assert again.received == 0 and not again.deleted_ids
+
+
+async def test_configured_folders_leave_the_trash_out(box: Mailbox) -> None:
+    raw = msg("to be trashed")
+    uid = box.append("INBOX", raw)
+    connector = box.connector(["INBOX", "Sent"])
+    sink = MemorySink()
+    cursor = await connector.sync({}, sink)
+    assert set(cursor["folders"]) == {"INBOX", "Sent"}
+    box.dovecot.move(box.user, "INBOX", uid, "Trash")
+    await connector.sync(cursor, sink)
+    assert sink.deleted_ids == [pmid("INBOX", raw)] and not sink.messages_by_id
+
+
+@pytest.mark.parametrize(
+    ("listing", "expected"),
+    [
+        ({"INBOX": set(), "Deleted Messages": {"\\trash"}, "Trash": set()}, "Deleted Messages"),
+        ({"INBOX": set(), "trash": set()}, "trash"),
+        ({"INBOX": set(), "Bin": {"\\trash", "\\noselect"}}, None),
+        ({"INBOX": set(), "Sent": {"\\sent"}}, None),
+    ],
+)
+def test_the_trash_is_the_special_use_folder_else_one_named_trash(
+    listing: dict[str, set[str]], expected: str | None
+) -> None:
+    assert trash_folder(listing) == expected
 
 
 # -- UIDVALIDITY --------------------------------------------------------------------------
@@ -389,7 +445,7 @@ def test_settings_need_exactly_one_secret() -> None:
     with pytest.raises(ValidationError):
         ImapSettings(host="imap.example.com", username="u", password="p", oauth2_token="t")
     s = ImapSettings(host="imap.example.com", username="u", password="p")
-    assert (s.port, s.security, s.folders) == (993, "ssl", ["INBOX", "Sent"])
+    assert (s.port, s.security, s.folders) == (993, "ssl", None)  # None: the defaults
     assert {"password", "oauth2_token"} == ImapSettings.SECRET_FIELDS
     plain = ImapSettings(host="h", username="u", oauth2_token="t", security="starttls")
     assert plain.port == 143

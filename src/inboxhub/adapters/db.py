@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from inboxhub.adapters.db_tables import (
     audit_log,
+    mail_outbox,
     mailboxes,
     provider_items,
     refresh_tokens,
@@ -280,7 +281,7 @@ class SqlDirectory:
 
     async def delete_mailbox(self, tenant_id: str, mailbox_id: str) -> bool:
         async with self.tx(tenant_id) as conn:
-            for table in (provider_items, sync_state):
+            for table in (provider_items, sync_state, mail_outbox):
                 await conn.execute(
                     delete(table).where(
                         table.c.tenant_id == tenant_id, table.c.mailbox_id == mailbox_id

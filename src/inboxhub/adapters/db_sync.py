@@ -3,6 +3,11 @@ directory's tables and under the same tenant wall (``SqlDirectory.tx``).
 
 A lease is two columns of ``sync_state``: whoever's lease has expired (or who holds
 none) may take it with one conditional UPDATE, so two workers can never both win.
+
+The outbox (``mail_outbox``) keeps the users' changes for the provider in ``id``
+order. An entry that failed ``OUTBOX_MAX_ATTEMPTS`` times is dropped: logged, and
+shown as the mailbox's last error, so one change the provider keeps failing on
+cannot hold up the changes behind it for ever.
 """
 
 from __future__ import annotations
@@ -11,14 +16,24 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+import structlog
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _now, _utc
-from inboxhub.adapters.db_tables import fetcher_workers, mailboxes, provider_items, sync_state
+from inboxhub.adapters.db_tables import (
+    fetcher_workers,
+    mail_outbox,
+    mailboxes,
+    provider_items,
+    sync_state,
+)
 from inboxhub.adapters.sqlite_thread import in_chunks
-from inboxhub.domain.models import SyncStatus
+from inboxhub.domain.models import MailChange, OutboxEntry, SyncStatus
+
+log = structlog.get_logger(__name__)
+OUTBOX_MAX_ATTEMPTS = 10
 
 
 class SqlSyncStore:
@@ -204,3 +219,114 @@ class SqlSyncStore:
                 await conn.execute(
                     delete(provider_items).where(where, provider_items.c.ref.in_(part))
                 )
+
+    # ---------------------------------------------------------------- outbox
+
+    @staticmethod
+    def _outbox(tenant_id: str, mailbox_id: str) -> Any:
+        return and_(mail_outbox.c.tenant_id == tenant_id, mail_outbox.c.mailbox_id == mailbox_id)
+
+    async def outbox_put(
+        self, tenant_id: str, mailbox_id: str, changes: Sequence[MailChange]
+    ) -> None:
+        if not changes:
+            return
+        now = _now()
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "mailbox_id": mailbox_id,
+                "change": change.model_dump(mode="json"),
+                "created_at": now,
+            }
+            for change in changes
+        ]
+        async with self._db.tx(tenant_id) as conn:
+            for row in rows:  # one by one: ids follow the order of ``changes``
+                await conn.execute(mail_outbox.insert().values(**row))
+
+    async def outbox_take(self, tenant_id: str, mailbox_id: str, limit: int) -> list[OutboxEntry]:
+        async with self._db.tx(tenant_id) as conn:
+            rows = await conn.execute(
+                select(mail_outbox)
+                .where(self._outbox(tenant_id, mailbox_id))
+                .order_by(mail_outbox.c.id)
+                .limit(limit)
+            )
+            return [
+                OutboxEntry(
+                    id=r.id,
+                    mailbox_id=r.mailbox_id,
+                    change=MailChange.model_validate(r.change),
+                    attempts=r.attempts,
+                )
+                for r in rows
+            ]
+
+    async def outbox_done(
+        self, tenant_id: str, mailbox_id: str, ids: Sequence[int], error: str | None = None
+    ) -> None:
+        if not ids:
+            return
+        mine = self._outbox(tenant_id, mailbox_id)
+        async with self._db.tx(tenant_id) as conn:
+            for part in in_chunks(list(ids)):
+                chosen = and_(mine, mail_outbox.c.id.in_(part))
+                if error is None:
+                    await conn.execute(delete(mail_outbox).where(chosen))
+                    continue
+                await conn.execute(
+                    update(mail_outbox)
+                    .where(chosen)
+                    .values(attempts=mail_outbox.c.attempts + 1, last_error=error[:2000])
+                )
+                given_up = and_(chosen, mail_outbox.c.attempts >= OUTBOX_MAX_ATTEMPTS)
+                dropped = list(
+                    await conn.execute(
+                        select(mail_outbox.c.id, mail_outbox.c.change).where(given_up)
+                    )
+                )
+                if dropped:
+                    await self._drop_failed(conn, tenant_id, mailbox_id, dropped, error)
+
+    async def _drop_failed(
+        self, conn: AsyncConnection, tenant_id: str, mailbox_id: str, rows: list[Any], error: str
+    ) -> None:
+        for row in rows:
+            log.error(
+                "outbox.change_dropped",
+                tenant=tenant_id,
+                mailbox=mailbox_id,
+                entry=row.id,
+                email=row.change.get("email_id"),
+                attempts=OUTBOX_MAX_ATTEMPTS,
+                error=error,
+            )
+        await conn.execute(delete(mail_outbox).where(mail_outbox.c.id.in_([r.id for r in rows])))
+        await self._ensure_row(conn, tenant_id, mailbox_id)
+        message = (
+            f"{len(rows)} change(s) could not be made at the provider after "
+            f"{OUTBOX_MAX_ATTEMPTS} attempts and were given up: {error}"
+        )
+        await conn.execute(
+            update(sync_state)
+            .where(self._where(tenant_id, mailbox_id))
+            .values(
+                last_error=message[:2000],
+                last_error_at=_now(),
+                sync_status=func.coalesce(sync_state.c.sync_status, "pending"),
+            )
+        )
+
+    async def outbox_mailboxes(self, worker_id: str) -> list[tuple[str, str]]:
+        waiting = exists().where(
+            mail_outbox.c.tenant_id == sync_state.c.tenant_id,
+            mail_outbox.c.mailbox_id == sync_state.c.mailbox_id,
+        )
+        async with self._db.tx(PLATFORM) as conn:
+            rows = await conn.execute(
+                select(sync_state.c.tenant_id, sync_state.c.mailbox_id).where(
+                    sync_state.c.lease_owner == worker_id, waiting
+                )
+            )
+            return [(r.tenant_id, r.mailbox_id) for r in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Index,
@@ -84,6 +85,22 @@ provider_items = Table(
     Column("folder", String(500), primary_key=True),
     Column("ref", String(200), primary_key=True),
     Column("value", String(1000), nullable=False),
+)
+
+# Per mailbox: the user's changes waiting for the provider (``ports.SyncStore.outbox_*``),
+# applied in ``id`` order by the fetcher holding the mailbox's lease.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("mailbox_id", String(32), nullable=False),
+    Column("change", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(2000)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("mail_outbox_by_mailbox", "tenant_id", "mailbox_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused: the order of changes is theirs
 )
 
 # Live fetcher processes (platform-wide): mailboxes are spread over these.

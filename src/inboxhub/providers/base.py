@@ -11,6 +11,9 @@ work, never loses it, and repeating is harmless because email ids derive from
 
 The sync engine (``services/fetcher``) owns leases, retries, status and secrets;
 connectors only speak their provider's protocol.
+
+The other way round, a ``Writable`` connector makes the users' changes (flags,
+labels, trash, delete: ``MailChange``s queued in the outbox) at the provider too.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from enum import Enum
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from inboxhub.domain.models import Flags
+from inboxhub.domain.models import Flags, MailChange
 
 Cursor = dict[str, Any]  # JSON-serialisable; opaque to everyone but its connector
 
@@ -171,3 +175,64 @@ class Disconnectable(Protocol):
     provider's own expiry ends it anyway."""
 
     async def disconnect(self, cursor: Cursor) -> None: ...
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    REFUSED = "refused"  # for good: the message is gone, the folder does not exist
+    FAILED = "failed"  # for now (network, throttling, 5xx): tried again later
+    SKIPPED = "skipped"  # not tried: an earlier change failed, and order is kept
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    outcome: Outcome
+    detail: str = ""  # why it was refused or failed; what part was left out
+    retry_after: float | None = None  # seconds, when the provider said (FAILED)
+
+    @property
+    def done(self) -> bool:
+        """Nothing more to do: applied, or refused for good."""
+        return self.outcome in (Outcome.APPLIED, Outcome.REFUSED)
+
+
+APPLIED = ChangeResult(Outcome.APPLIED)
+
+
+@runtime_checkable
+class Writable(Protocol):
+    """Optional: a connector that makes users' changes at the provider too.
+
+    ``apply`` makes ``changes`` in order and returns one result per change. A change
+    the provider rejects for good (the message is gone, a folder or label does not
+    exist) is ``REFUSED``; a transient failure is ``FAILED`` and every change after it
+    ``SKIPPED``, so a later change to the same message never overtakes an earlier one.
+    A failure of the whole mailbox (credentials, connection) is raised as a
+    ``ProviderError``. Applying a change twice must be harmless: the fetcher applies
+    at least once (a crash between ``apply`` and the outbox's bookkeeping repeats it).
+    """
+
+    async def apply(self, changes: Sequence[MailChange]) -> list[ChangeResult]: ...
+
+
+async def apply_in_order(
+    changes: Sequence[MailChange], apply_one: Callable[[MailChange], Awaitable[ChangeResult]]
+) -> list[ChangeResult]:
+    """``Writable.apply`` from a function applying one change: a retryable
+    ``ProviderError`` fails that change and skips the rest; credentials and settings
+    errors concern the whole mailbox and are raised; any other non-retryable
+    ``ProviderError`` (the provider refused this request) refuses the change."""
+    results: list[ChangeResult] = []
+    for index, change in enumerate(changes):
+        try:
+            results.append(await apply_one(change))
+        except (ProviderAuthError, ProviderConfigError):
+            raise
+        except ProviderError as exc:
+            if not exc.retryable:
+                results.append(ChangeResult(Outcome.REFUSED, str(exc)))
+                continue
+            results.append(ChangeResult(Outcome.FAILED, str(exc), exc.retry_after))
+            results.extend(ChangeResult(Outcome.SKIPPED) for _ in changes[index + 1 :])
+            break
+    return results

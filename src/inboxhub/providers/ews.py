@@ -1,17 +1,22 @@
 """Exchange Web Services: mailboxes on an on-premises Exchange server (exchangelib).
 
-Each configured folder (distinguished names: ``inbox``, ``sentitems`` …) is brought up
-to date with ``SyncFolderItems``, one page (``MaxChangesReturned``) at a time: new items
-are fetched as MIME with ``GetItem`` and handed over, read/flag changes become
-``FlagChange``s, deletions ``sink.deleted``; the folder's ``SyncState`` is checkpointed
-after each page's sink calls returned. The EWS ItemId is the provider message id: it is
+Each configured folder (distinguished names: ``inbox``, ``sentitems`` …; by default
+``DEFAULT_FOLDERS``, the trash included) is brought up to date with ``SyncFolderItems``,
+one page (``MaxChangesReturned``) at a time: new items are fetched as MIME with
+``GetItem`` and handed over, read/flag changes become ``FlagChange``s, deletions
+``sink.deleted``; the folder's ``SyncState`` is checkpointed after each page's sink
+calls returned. The EWS ItemId is the provider message id: it is
 stable while the item stays in its folder (a move is a delete here and a create there).
+The folder is the message's label, ``deleteditems`` as ``Deleted Items``: a trash
+label (``domain.labels``), so that an item moved there shows as trashed.
 
 ``ctx.items`` remembers, per folder, the ItemIds handed over. It lets a repeated page
 (after a crash) skip the download of what is stored already, and it is how a full
 resync finds deletions: when Exchange no longer accepts a sync state
 (``ErrorInvalidSyncStateData``) the folder is synced from scratch, every id seen is
 noted under a side key, and remembered ids that did not come back are reported deleted.
+
+Users' changes are made on the server by ``ews_write``.
 
 Exchange Online is refused: Microsoft blocks EWS there by default since 1 October 2026
 and switches it off on 1 April 2027; Microsoft 365 mailboxes use the ``graph`` provider.
@@ -59,15 +64,16 @@ from exchangelib.protocol import CachingProtocol, Protocol
 from exchangelib.services import SyncFolderItems
 from exchangelib.transport import BASIC, NTLM
 from exchangelib.version import VERSIONS
-from pydantic import Field, model_validator
+from pydantic import model_validator
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from inboxhub.domain.models import Flags
+from inboxhub.domain.models import Flags, MailChange
 from inboxhub.providers import net_guard
 from inboxhub.providers.base import (
+    ChangeResult,
     ConnectorContext,
     ConnectorSettings,
     Cursor,
@@ -77,7 +83,9 @@ from inboxhub.providers.base import (
     ProviderConfigError,
     ProviderError,
     SyncSink,
+    apply_in_order,
 )
+from inboxhub.providers.ews_write import FLAG_FIELD, FLAGGED, EwsWriter
 from inboxhub.providers.retry_after import retry_after_seconds
 
 log = structlog.get_logger(__name__)
@@ -108,6 +116,13 @@ FOLDER_CLASSES: dict[str, type[Folder]] = {
     if cls.DISTINGUISHED_FOLDER_ID and Message in cls.supported_item_models
 }
 API_VERSIONS = tuple(dict.fromkeys(api for _, api, _ in VERSIONS))
+DEFAULT_FOLDERS = ("inbox", "sentitems", "deleteditems")  # the trash stays visible
+TRASH_FOLDER, TRASH_LABEL = "deleteditems", "Deleted Items"
+
+
+def folder_label(name: str) -> str:
+    """The label of a folder's items: its distinguished name, the trash's by name."""
+    return TRASH_LABEL if name == TRASH_FOLDER else name
 
 
 class FlagStatus(ExtendedProperty):
@@ -119,8 +134,6 @@ class FlagStatus(ExtendedProperty):
     property_type = "Integer"
 
 
-FLAG_FIELD = "inboxhub_flag_status"
-FLAGGED = 2
 for _cls in (Message, MeetingRequest, MeetingResponse, MeetingCancellation):
     with suppress(ValueError):  # registered already (module reloaded)
         _cls.register(FLAG_FIELD, FlagStatus)
@@ -157,7 +170,7 @@ class EwsSettings(ConnectorSettings):
     password: str | None = None
     auth_type: Literal["ntlm", "basic"] = "ntlm"
     version: str | None = None  # e.g. "Exchange2016": no version probing
-    folders: list[str] = Field(default_factory=lambda: ["inbox", "sentitems"])
+    folders: list[str] | None = None  # None: DEFAULT_FOLDERS
 
     @model_validator(mode="after")
     def _derive(self) -> EwsSettings:
@@ -180,6 +193,8 @@ class EwsSettings(ConnectorSettings):
             raise ValueError("give server or service_endpoint")
         if self.version is not None and self.version not in API_VERSIONS:
             raise ValueError(f"version must be one of {', '.join(API_VERSIONS)}")
+        if self.folders is None:
+            return self
         if not self.folders:
             raise ValueError("folders must name at least one folder")
         unknown = [f for f in self.folders if f.lower() not in FOLDER_CLASSES]
@@ -187,6 +202,11 @@ class EwsSettings(ConnectorSettings):
             raise ValueError(f"not the distinguished name of a mail folder: {', '.join(unknown)}")
         self.folders = list(dict.fromkeys(f.lower() for f in self.folders))
         return self
+
+    @property
+    def synced_folders(self) -> list[str]:
+        """The configured folders, else ``DEFAULT_FOLDERS``."""
+        return list(self.folders if self.folders is not None else DEFAULT_FOLDERS)
 
     def mail_hosts(self) -> list[tuple[str, int]]:
         assert self.service_endpoint is not None  # derived by the validator
@@ -406,7 +426,7 @@ class EwsConnector:
         self._account = account
         try:
             root = await self._ews(partial(getattr, account, "root"))
-            for name in self.config.folders:
+            for name in self.config.synced_folders:
                 cls = FOLDER_CLASSES[name]
                 try:
                     self._folders[name] = await self._ews(partial(cls.get_distinguished, root=root))
@@ -548,10 +568,11 @@ class EwsConnector:
         current: Cursor = {
             "v": 1,
             "folders": {
-                n: dict(folders_state.get(n) or {"sync_state": None}) for n in self.config.folders
+                n: dict(folders_state.get(n) or {"sync_state": None})
+                for n in self.config.synced_folders
             },
         }
-        for name in self.config.folders:
+        for name in self.config.synced_folders:
             await self._sync_folder(name, current, sink)
         await sink.checkpoint(_copy(current))
         return current
@@ -623,7 +644,7 @@ class EwsConnector:
                         data=bytes(item.mime_content),
                         received_at=_utc(item.datetime_received),
                         flags=_flags(item),
-                        labels=(name,),
+                        labels=(folder_label(name),),
                     )
                 )
                 size += len(batch[-1].data)
@@ -655,6 +676,19 @@ class EwsConnector:
         await self.ctx.items.put(name, ids)
         if resync:
             await self.ctx.items.put(_seen_key(name), ids)
+
+    async def apply(self, changes: Sequence[MailChange]) -> list[ChangeResult]:
+        """Make users' changes on the server (``ews_write``)."""
+        await self._connect()
+        writer = EwsWriter(
+            self._account,
+            self.config.email,
+            self._ews,
+            self.ctx.items,
+            frozenset(FOLDER_CLASSES),
+            ITEM_GONE,
+        )
+        return await apply_in_order(changes, writer.apply_one)
 
     async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
         """Polling only: EWS has streaming and pull notifications (subscriptions), but

@@ -14,6 +14,7 @@ with Gmail" and "Push notifications" guides.
 
 ``provider_message_id`` is Gmail's message id (stable for the message's life).
 Labels are reported by name; ``UNREAD`` and ``STARRED`` are flags, not labels.
+Users' changes are made in Gmail by ``gmail_write``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ import httpx
 import structlog
 from pydantic import field_validator
 
-from inboxhub.domain.models import Flags
+from inboxhub.domain.models import Flags, MailChange
 from inboxhub.providers.base import (
+    ChangeResult,
     ConnectorContext,
     ConnectorSettings,
     Cursor,
@@ -42,8 +44,10 @@ from inboxhub.providers.base import (
     ProviderConfigError,
     ProviderError,
     SyncSink,
+    apply_in_order,
 )
 from inboxhub.providers.gmail_api import Backoff, GmailApi, GmailNotFound
+from inboxhub.providers.gmail_write import GmailWriter
 from inboxhub.providers.oauth import OAuthEndpoints, OAuthToken, TokenManager
 
 log = structlog.get_logger(__name__)
@@ -55,7 +59,8 @@ FETCH_CONCURRENCY = 10
 BATCH_MESSAGES = 100
 BATCH_BYTES = 8 * 1024 * 1024
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
-HIDDEN_LABELS = frozenset({"SPAM", "TRASH"})  # not synced unless configured
+HIDDEN_LABELS = frozenset({"SPAM"})  # not synced unless configured
+TRASH = "TRASH"  # synced by default, reported as the label "TRASH" (domain.labels.is_trash)
 FLAG_LABELS = frozenset({"UNREAD", "STARRED"})
 WATCH_RENEW_MS = 24 * 3600 * 1000  # renew a watch expiring within a day
 
@@ -64,7 +69,8 @@ T = TypeVar("T")
 
 class GmailSettings(ConnectorSettings):
     """``email`` routes push notifications to this mailbox (URLs use ``me``).
-    ``labels``: label names or ids to sync; None = all mail but spam and trash.
+    ``labels``: label names or ids to sync; None = all mail but spam, the trash
+    included (its messages carry the label ``TRASH``, so they show as trashed).
     ``token`` (secret) is the ``OAuthToken`` from the consent flow, as a dict."""
 
     SECRET_FIELDS = frozenset({"token"})
@@ -193,7 +199,8 @@ class _Batcher:
 
 class GmailConnector:
     """One Gmail mailbox. The cursor: ``historyId`` (sync point), ``watchExpiration``
-    (ms, when a push watch is set) and, while a full sync runs, ``fullSync``."""
+    (ms, when a push watch is set), ``trashSynced`` (the trash was listed: see
+    ``_catch_up_trash``) and, while a full sync runs, ``fullSync``."""
 
     def __init__(self, config: GmailSettings, secrets: dict[str, Any], ctx: ConnectorContext):
         self.config, self.ctx = config, ctx
@@ -203,6 +210,7 @@ class GmailConnector:
         token = raw_token if isinstance(raw_token, OAuthToken) else OAuthToken(**raw_token)
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=15.0))
         tokens = TokenManager(self._http, oauth_endpoints(ctx.app), token, self._save_token)
+        self._tokens = tokens
         self.backoff = Backoff()  # tests replace .sleep
         self.api = GmailApi(self._http, ctx.app.gmail_api_url, tokens, self.backoff)
         self._label_names: dict[str, str] = {}
@@ -226,6 +234,28 @@ class GmailConnector:
         if cursor.get("watchExpiration"):
             await self.api.stop()
 
+    async def apply(self, changes: Sequence[MailChange]) -> list[ChangeResult]:
+        """Make users' changes in Gmail (``gmail_write``)."""
+        if not self._label_names:
+            await self._load_labels()
+        self._labels_reloaded = False
+        writer = GmailWriter(self.api, self._label_id, self._tokens.token.scope)
+        return await apply_in_order(changes, writer.apply_one)
+
+    async def _label_id(self, name: str) -> str | None:
+        """The id of a label given by id or name (any case); None when there is none."""
+        for _ in range(2):
+            if name in self._label_names:
+                return name
+            by_name = {n: lid for lid, n in self._label_names.items()}
+            folded = {n.casefold(): lid for n, lid in by_name.items()}
+            found = by_name.get(name) or folded.get(name.casefold())
+            if found is not None or self._labels_reloaded:
+                return found
+            await self._load_labels()  # created since we looked: once a batch
+            self._labels_reloaded = True
+        return None
+
     async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
         """Push arrives through the Pub/Sub endpoint, which wakes the engine; here we
         only wait (the engine syncs again after the timeout anyway)."""
@@ -241,7 +271,8 @@ class GmailConnector:
         self._labels_reloaded = False
         if cursor.get("historyId") and not cursor.get("fullSync"):
             try:
-                return await self._incremental(cursor, sink)
+                cursor = await self._incremental(cursor, sink)
+                return await self._catch_up_trash(cursor, sink)
             except GmailNotFound:
                 log.info("gmail.history_expired", mailbox=self.ctx.mailbox_id)
                 cursor = {k: v for k, v in cursor.items() if k != "historyId"}
@@ -327,21 +358,46 @@ class GmailConnector:
 
     async def _list_ids(self) -> list[str]:
         """Every message id in scope, newest first. ``labelIds`` filters by *all* the
-        given labels, so configured labels are listed one at a time and merged."""
+        given labels, so configured labels are listed one at a time and merged; the
+        default scope is all mail but spam and trash (``includeSpamTrash=false``)
+        plus ``labelIds=TRASH`` (``includeSpamTrash=true``)."""
         label_ids: Sequence[str | None] = (
-            sorted(self._scope_ids) if self._scope_ids is not None else [None]
+            sorted(self._scope_ids) if self._scope_ids is not None else [None, TRASH]
         )
         seen: dict[str, None] = {}
         for label_id in label_ids:
-            page_token: str | None = None
-            while True:
-                page = await self.api.list_messages(page_token, label_id, LIST_PAGE_SIZE)
-                for m in page.get("messages", []):
-                    seen.setdefault(str(m["id"]), None)
-                page_token = page.get("nextPageToken")
-                if not page_token:
-                    break
+            seen.update(dict.fromkeys(await self._list_label(label_id)))
         return list(seen)
+
+    async def _list_label(self, label_id: str | None) -> list[str]:
+        ids: list[str] = []
+        page_token: str | None = None
+        while True:
+            page = await self.api.list_messages(page_token, label_id, LIST_PAGE_SIZE)
+            ids.extend(str(m["id"]) for m in page.get("messages", []))
+            page_token = page.get("nextPageToken")
+            if not page_token:
+                return ids
+
+    def _trash_synced(self, cursor: Cursor) -> Cursor:
+        """The cursor noting whether the trash is in what was synced (the default
+        scope), so that ``_catch_up_trash`` knows whether to list it."""
+        rest = {k: v for k, v in cursor.items() if k != "trashSynced"}
+        return rest if self._scope_ids is not None else {**rest, "trashSynced": True}
+
+    async def _catch_up_trash(self, cursor: Cursor, sink: SyncSink) -> Cursor:
+        """Once, for a mailbox synced while the trash was out of scope (before the
+        default scope took it in, or under configured labels): fetch what is in the
+        trash now. Later trashing arrives through the history as a label change."""
+        if self._scope_ids is not None or cursor.get("trashSynced"):
+            return self._trash_synced(cursor)
+        listed = await self._list_label(TRASH)
+        known = set(await self.ctx.items.get(FOLDER, listed)) if listed else set()
+        batcher = _Batcher(sink, self.ctx, lambda: cursor)
+        await self._fetch_raw([m for m in listed if m not in known], batcher)
+        final = self._trash_synced(cursor)
+        await sink.checkpoint(final)
+        return final
 
     async def _full_sync(self, cursor: Cursor, sink: SyncSink) -> Cursor:
         state = dict(cursor.get("fullSync") or {})
@@ -362,7 +418,7 @@ class GmailConnector:
         await self._fetch_raw([m for m in listed if m not in known], batcher)
         if state.get("resync"):
             await self._refresh_flags(sorted(known & listed_set), sink, cursor)
-        final = {k: v for k, v in cursor.items() if k != "fullSync"}
+        final = self._trash_synced({k: v for k, v in cursor.items() if k != "fullSync"})
         final["historyId"] = state["historyId"]
         await sink.checkpoint(final)
         return final

@@ -15,6 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -32,6 +33,11 @@ SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFF
 
 class GmailNotFound(ProviderError):
     """HTTP 404: the message is gone, or (history.list) the startHistoryId is too old."""
+
+
+class GmailBadRequest(ProviderConfigError):
+    """HTTP 400 (``invalidArgument``, ``failedPrecondition``): Google refuses the
+    request as it is; sending it again will not help."""
 
 
 @dataclass
@@ -146,6 +152,8 @@ class GmailApi:
         text = f"Gmail API {status} {reason}: {message}".replace(" :", ":")
         if status == 404:
             return GmailNotFound(text)
+        if status == 400 and reason in ("failedPrecondition", "invalidArgument"):
+            return GmailBadRequest(text)
         if status == 403 and reason in SCOPE_REASONS:
             return ProviderAuthError(f"{text} (the grant lacks the gmail.modify scope: reconnect)")
         if status == 403 or (status == 400 and reason in ("failedPrecondition", "invalidArgument")):
@@ -193,6 +201,20 @@ class GmailApi:
         if page_token:
             params["pageToken"] = page_token
         return await self.request("GET", "/history", params=params)
+
+    async def modify(self, message_id: str, add: list[str], remove: list[str]) -> None:
+        body = {"addLabelIds": add, "removeLabelIds": remove}
+        await self.request("POST", f"/messages/{quote(message_id, safe='')}/modify", json=body)
+
+    async def trash(self, message_id: str) -> None:
+        await self.request("POST", f"/messages/{quote(message_id, safe='')}/trash")
+
+    async def untrash(self, message_id: str) -> None:
+        await self.request("POST", f"/messages/{quote(message_id, safe='')}/untrash")
+
+    async def delete(self, message_id: str) -> None:
+        """For good (needs the https://mail.google.com/ scope)."""
+        await self.request("DELETE", f"/messages/{quote(message_id, safe='')}")
 
     async def watch(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.request("POST", "/watch", json=body)

@@ -1,6 +1,8 @@
 """Microsoft 365 / Outlook.com mailboxes through Microsoft Graph v1.0.
 
-How it syncs (all per configured folder, as Microsoft documents it):
+How it syncs (all per configured folder, as Microsoft documents it; by default
+``DEFAULT_FOLDERS``, Deleted Items included, so that a message moved to the trash is
+relabelled as trashed, keeping its id, instead of vanishing):
 
 * ``GET /users/{user}/mailFolders/{id}/messages/delta`` with ``$select`` and
   ``Prefer: odata.maxpagesize``; we follow ``@odata.nextLink`` page by page and keep
@@ -21,6 +23,7 @@ How it syncs (all per configured folder, as Microsoft documents it):
 * Change notifications: one subscription per folder when ``public_url`` is https,
   renewed when less than ``RENEW_MARGIN_SECONDS`` is left. Notifications only wake
   the mailbox (``services/fetcher/push_graph.py``); the delta does the work.
+* Users' changes are made in the mailbox by ``graph_write``.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ import httpx
 import structlog
 from pydantic import Field, field_validator
 
-from inboxhub.domain.models import Flags
+from inboxhub.domain.labels import is_trash
+from inboxhub.domain.models import Flags, MailChange
 from inboxhub.providers.base import (
+    ChangeResult,
     ConnectorContext,
     ConnectorSettings,
     Cursor,
@@ -52,8 +57,10 @@ from inboxhub.providers.base import (
     ProviderConfigError,
     ProviderError,
     SyncSink,
+    apply_in_order,
 )
 from inboxhub.providers.graph_api import PREFER_IMMUTABLE_ID, GraphClient
+from inboxhub.providers.graph_write import GraphWriter
 from inboxhub.providers.oauth import OAuthEndpoints, OAuthToken, TokenManager
 
 log = structlog.get_logger(__name__)
@@ -92,6 +99,8 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 SUBSCRIPTION_LIFETIME_SECONDS = 10_070 * 60
 RENEW_MARGIN_SECONDS = 3600.0  # renew at a sync once less than this is left
 CHANGE_TYPES = "created,updated,deleted"
+DEFAULT_FOLDERS = ("inbox", "sentitems", "deleteditems")  # the trash stays visible
+TRASH_FOLDER, TRASH_LABEL = "deleteditems", "Deleted Items"
 
 
 @dataclass(frozen=True)
@@ -108,8 +117,9 @@ class GraphSettings(ConnectorSettings):
     # The Entra tenant (directory) id for application permissions; default
     # ``microsoft_tenant`` of the app settings.
     directory_tenant: str | None = None
-    # Well-known names (inbox, sentitems …) or display names, "Parent/Child" for nesting.
-    folders: list[str] = Field(default_factory=lambda: ["inbox", "sentitems"], min_length=1)
+    # Well-known names (inbox, sentitems …) or display names, "Parent/Child" for nesting;
+    # None: DEFAULT_FOLDERS.
+    folders: list[str] | None = Field(default=None, min_length=1)
     token: dict[str, Any] | None = None  # the delegated OAuthToken (secret)
 
     @field_validator("user", "directory_tenant")
@@ -286,6 +296,29 @@ class GraphConnector:
         await sink.checkpoint(copy.deepcopy(state))
         return state
 
+    async def apply(self, changes: Sequence[MailChange]) -> list[ChangeResult]:
+        """Make users' changes in the mailbox (``graph_write``)."""
+        if self._setup_error is not None:
+            raise self._setup_error
+        top: list[dict[str, Any]] = []
+
+        async def folder_id(name: str) -> str | None:
+            wanted = name.strip()
+            if wanted.lower() in WELL_KNOWN_FOLDERS:
+                return wanted.lower()
+            if not top:
+                top.extend(await self._list(f"{self.user_path}/mailFolders"))
+            try:
+                return (await self._find_by_path(wanted, top, name)).id
+            except ProviderConfigError:
+                return None
+
+        def message_path(message_id: str) -> str:
+            return f"{self.user_path}/messages/{_segment(message_id)}"
+
+        writer = GraphWriter(self.api, message_path, folder_id)
+        return await apply_in_order(changes, writer.apply_one)
+
     async def wait_for_change(self, cursor: Cursor, timeout: float) -> bool:
         """Notifications reach the push endpoint, which wakes the engine; here we
         only wait out the timeout."""
@@ -309,10 +342,14 @@ class GraphConnector:
     # -- folders --------------------------------------------------------------------
 
     async def resolve_folders(self) -> list[Folder]:
-        """The configured folders as (id, display name); an unknown one is a config error."""
+        """The configured folders (else ``DEFAULT_FOLDERS``) as (id, label); an unknown
+        one is a config error. The label is the display name, but ``Deleted Items`` for
+        the trash when its name is not one ``domain.labels`` knows as the trash (a
+        mailbox in another language), so that its messages count as trashed."""
         result: dict[str, Folder] = {}
         top: list[dict[str, Any]] | None = None
-        for wanted in self.config.folders:
+        configured = self.config.folders
+        for wanted in configured if configured is not None else DEFAULT_FOLDERS:
             name = wanted.strip()
             if name.lower() in WELL_KNOWN_FOLDERS:
                 response = await self.api.request(
@@ -321,7 +358,10 @@ class GraphConnector:
                 if response.status_code == 404:
                     raise ProviderConfigError(f"folder {wanted!r} does not exist in this mailbox")
                 body = response.json()
-                folder = Folder(body["id"], body.get("displayName") or name)
+                label = str(body.get("displayName") or name)
+                if name.lower() == TRASH_FOLDER and not is_trash(label):
+                    label = TRASH_LABEL
+                folder = Folder(body["id"], label)
             else:
                 if top is None:
                     top = await self._list(f"{self.user_path}/mailFolders")

@@ -6,7 +6,11 @@ logic:
 
 * ``provider_message_id`` is ``<folder>:<sha256 of the bytes>``: stable across a
   UIDVALIDITY change (a resync finds the same ids, so the sink skips them), and the
-  same bytes in two folders are two messages, as IMAP clients show them.
+  same bytes in two folders are two messages, as IMAP clients show them. Moved to
+  another folder (the Trash), a message gets a new id there.
+* Folders: the configured ones, else INBOX, Sent and the Trash (SPECIAL-USE
+  ``\\Trash``), so a message moved to the trash is seen there, labelled as trashed,
+  instead of vanishing.
 * The ``ItemMap`` (key: the folder) maps ``<uidvalidity>.<uid>`` to
   ``<flags> <provider_message_id>``; the flags snapshot ("S", "F", "SF" or "-")
   finds flag changes on servers without CONDSTORE and avoids reporting unchanged
@@ -28,6 +32,7 @@ logic:
   resumes from the cursor (``stale`` lists the old UIDVALIDITYs) and loses nothing.
 * Push: NOTIFY (RFC 5465) on one extra connection for all folders; else IDLE, one
   connection per folder up to ``imap_max_idle_connections``; else polling.
+* Users' changes (flags, folders, trash, delete) are made by ``imap_write``.
 """
 
 from __future__ import annotations
@@ -45,7 +50,10 @@ from typing import Any, ClassVar, Literal
 import structlog
 from pydantic import Field, model_validator
 
+from inboxhub.domain.labels import TRASH, is_trash
+from inboxhub.domain.models import MailChange
 from inboxhub.providers.base import (
+    ChangeResult,
     ConnectorContext,
     ConnectorSettings,
     Cursor,
@@ -55,10 +63,10 @@ from inboxhub.providers.base import (
     ProviderConfigError,
     ProviderError,
     SyncSink,
+    apply_in_order,
 )
 from inboxhub.providers.imap_conn import ImapCommandError, ImapConnection, Response
 from inboxhub.providers.imap_wire import (
-    SPECIAL_USE_BY_NAME,
     ImapParseError,
     as_text,
     fetch_items,
@@ -73,6 +81,7 @@ from inboxhub.providers.imap_wire import (
     response_code,
     uid_set,
 )
+from inboxhub.providers.imap_write import ImapWriter, find_folder, trash_folder
 from inboxhub.providers.net_guard import resolve_allowed
 
 log = structlog.get_logger(__name__)
@@ -86,8 +95,13 @@ _NUMBER = re.compile(rb"\d+")
 _NOT_NEWS = frozenset({"OK", "NO", "BAD", "CAPABILITY"})  # keep-alives and notices
 
 
+DEFAULT_FOLDERS = ("INBOX", "Sent")  # and the Trash, when the server has one
+
+
 class ImapSettings(ConnectorSettings):
-    """An IMAP mailbox: a password or an OAuth 2.0 access token (XOAUTH2), not both."""
+    """An IMAP mailbox: a password or an OAuth 2.0 access token (XOAUTH2), not both.
+    ``folders``: the folders to sync; None = ``DEFAULT_FOLDERS`` and the server's Trash
+    (so that a message moved to the trash stays visible there)."""
 
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"password", "oauth2_token"})
 
@@ -97,7 +111,7 @@ class ImapSettings(ConnectorSettings):
     username: str
     password: str | None = None
     oauth2_token: str | None = None
-    folders: list[str] = Field(default_factory=lambda: ["INBOX", "Sent"])
+    folders: list[str] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ImapSettings:
@@ -108,10 +122,11 @@ class ImapSettings(ConnectorSettings):
             raise ValueError("host must be a host name or address")
         if not self.username or any(c in self.username for c in "\r\n\0"):
             raise ValueError("username must be a non-empty single line")
-        folders = [f.strip() for f in self.folders if f.strip()]
-        if not folders:
-            raise ValueError("folders must name at least one folder")
-        self.folders = list(dict.fromkeys(folders))
+        if self.folders is not None:
+            folders = [f.strip() for f in self.folders if f.strip()]
+            if not folders:
+                raise ValueError("folders must name at least one folder")
+            self.folders = list(dict.fromkeys(folders))
         if self.port is None:
             self.port = 993 if self.security == "ssl" else 143
         return self
@@ -133,6 +148,7 @@ class ImapConnector:
         self.ignore_extensions: set[str] = set()
         self._conn: ImapConnection | None = None
         self._folders: list[str] | None = None  # server names of the configured folders
+        self._trash: str | None = None  # the server's Trash folder, when it has one
         self._ssl: ssl.SSLContext | None = None
         self._watch: _Watch | None = None
 
@@ -196,7 +212,8 @@ class ImapConnector:
 
     async def _resolve_folders(self, conn: ImapConnection) -> list[str]:
         """Server names of the configured folders: the exact name, else the folder
-        with the matching SPECIAL-USE flag ("Sent" → the one flagged \\Sent)."""
+        with the matching SPECIAL-USE flag ("Sent" → the one flagged \\Sent). Without
+        configured folders: ``DEFAULT_FOLDERS`` and the Trash, if there is one."""
         if self._folders is not None:
             return self._folders
         done = await conn.check('LIST "" "*"')
@@ -205,23 +222,28 @@ class ImapConnector:
             if r.kind == "LIST":
                 attrs, _, name = parse_list(r.tokens())
                 names[name] = attrs
-        by_lower = {n.lower(): n for n in names}
         resolved: list[str] = []
-        for wanted in self.config.folders:
-            found = wanted if wanted in names else by_lower.get(wanted.lower())
-            if wanted.upper() == "INBOX":
-                found = next((n for n in names if n.upper() == "INBOX"), None)
-            if found is None and (use := SPECIAL_USE_BY_NAME.get(wanted.lower())):
-                found = next((n for n, a in names.items() if use in a), None)
-            if found is None or {"\\noselect", "\\nonexistent"} & names.get(found, set()):
+        configured = self.config.folders
+        for wanted in configured if configured is not None else DEFAULT_FOLDERS:
+            found = find_folder(wanted, names)
+            if found is None:
                 raise ProviderConfigError(
                     f"IMAP folder {wanted!r} does not exist on {self.config.host} "
                     f"(it has: {', '.join(sorted(names)) or 'no folders'})"
                 )
             if found not in resolved:
                 resolved.append(found)
+        self._trash = trash_folder(names)
+        if configured is None and self._trash is not None and self._trash not in resolved:
+            resolved.append(self._trash)
         self._folders = resolved
         return resolved
+
+    def label_of(self, folder: str) -> str:
+        """The label of ``folder``'s messages: its name, but ``Trash`` for a Trash whose
+        name ``domain.labels`` does not know as the trash (Apple's "Deleted Messages",
+        "Papierkorb"), so that its messages count as trashed."""
+        return TRASH if folder == self._trash and not is_trash(folder) else folder
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -244,6 +266,21 @@ class ImapConnector:
         except BaseException:
             # Whatever failed (the server, the sink, a cancellation), commands may be
             # in flight on this connection: start the next sync on a fresh one.
+            await self._drop_sync_conn()
+            raise
+
+    # -- write-back -------------------------------------------------------------------
+
+    async def apply(self, changes: Sequence[MailChange]) -> list[ChangeResult]:
+        """Make users' changes on the server (``imap_write``), on the sync's connection:
+        the fetcher never applies and syncs at once."""
+        try:
+            writer = ImapWriter(await self._sync_conn(), self.ctx.items)
+            return await apply_in_order(changes, writer.apply_one)
+        except ImapParseError as exc:
+            await self._drop_sync_conn()
+            raise ProviderError(f"{self.config.host} sent an unreadable response: {exc}") from exc
+        except BaseException:
             await self._drop_sync_conn()
             raise
 
@@ -563,7 +600,7 @@ class _FolderSync:
             current = following
 
     def _collector(self, arrived: dict[int, tuple[FetchedMessage, str, str]]) -> Any:
-        folder, prefix, labels = self.folder, self.prefix, (self.folder,)
+        folder, prefix, labels = self.folder, self.prefix, (self.connector.label_of(self.folder),)
 
         def take(r: Response) -> None:
             if r.kind != "FETCH":

@@ -288,12 +288,41 @@ service anvil {{
             _ok(imap.uid("STORE", uid_set, "+FLAGS.SILENT", r"(\Deleted)"))
             _ok(imap.uid("EXPUNGE", uid_set))
 
+    def move(self, user: str, folder: str, uid: int, target: str) -> None:
+        """``UID MOVE`` (RFC 6851), as a mail client moves a message to the Trash."""
+        with self.client(user) as imap:
+            _ok(imap.select(_quote(folder)))
+            _ok(imap.uid("MOVE", str(uid), _quote(target)))
+
     def uids(self, user: str, folder: str) -> list[int]:
         with self.client(user) as imap:
             _ok(imap.select(_quote(folder), readonly=True))
             typ, data = imap.uid("SEARCH", "ALL")
             _ok((typ, data))
             return [int(x) for x in (data[0] or b"").split()]
+
+    def flags(self, user: str, folder: str) -> dict[int, set[str]]:
+        """UID → the message's flags (``\\Recent`` left out)."""
+        with self.client(user) as imap:
+            _ok(imap.select(_quote(folder), readonly=True))
+            typ, data = imap.uid("FETCH", "1:*", "(UID FLAGS)")
+            _ok((typ, data))
+            found: dict[int, set[str]] = {}
+            for line in data:
+                if not isinstance(line, bytes) or b"UID" not in line:
+                    continue  # "[None]": the folder is empty
+                uid = int(line.split(b"UID ", 1)[1].split()[0].strip(b")"))
+                flags = {f.decode() for f in imaplib.ParseFlags(line)}
+                found[uid] = flags - {"\\Recent"}
+            return found
+
+    def bodies(self, user: str, folder: str) -> list[bytes]:
+        """The raw messages of ``folder``, in UID order."""
+        with self.client(user) as imap:
+            _ok(imap.select(_quote(folder), readonly=True))
+            typ, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[])")
+            _ok((typ, data))
+            return [item[1] for item in data if isinstance(item, tuple)]
 
     def uidvalidity(self, user: str, folder: str) -> int:
         with self.client(user) as imap:

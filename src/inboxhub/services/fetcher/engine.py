@@ -12,6 +12,10 @@ alive.
 deleted mailbox starts, restarts or stops without a restart of the process, and a
 push notification (``mailbox.changed``) makes its mailbox sync now. Each process
 reads those events in a consumer group of its own, so every one of them sees all.
+
+Users' changes queued for the provider (the outbox) need no topic of their own:
+about once a second each process asks the ``SyncStore`` which of its mailboxes have
+changes waiting (one query for all of them) and wakes those runners.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from inboxhub.services.fetcher.mailbox_sync import MailboxRunner, first_of
 
 log = structlog.get_logger(__name__)
 MAILBOX_CHANGED = "mailbox.changed"  # TenantConfigUpdated.what of a push notification
+OUTBOX_POLL_SECONDS = 1.0
 
 Key = tuple[str, str]  # (tenant_id, mailbox_id)
 
@@ -62,6 +67,7 @@ class FetcherEngine:
         self.worker_id = worker_id or new_worker_id()
         self.running: dict[Key, Running] = {}
         self._changed = asyncio.Event()
+        self.outbox_poll_seconds = OUTBOX_POLL_SECONDS
 
     @property
     def lease_seconds(self) -> float:
@@ -69,6 +75,7 @@ class FetcherEngine:
 
     async def run(self, stop: asyncio.Event) -> None:
         events = asyncio.create_task(self._follow_config_events(stop), name="fetcher-config")
+        outbox = asyncio.create_task(self._watch_outboxes(stop), name="fetcher-outbox")
         try:
             while not stop.is_set():
                 try:
@@ -81,7 +88,8 @@ class FetcherEngine:
                     await asyncio.wait_for(waits, self.lease_seconds / 3)
         finally:
             events.cancel()
-            await asyncio.gather(events, return_exceptions=True)
+            outbox.cancel()
+            await asyncio.gather(events, outbox, return_exceptions=True)
             await self.shutdown()
 
     async def reconcile(self) -> None:
@@ -137,6 +145,26 @@ class FetcherEngine:
             return False
         run.runner.wake.set()
         return True
+
+    async def wake_outboxes(self) -> int:
+        """Wake the runners of this worker's mailboxes whose outbox has changes
+        waiting; returns how many were woken."""
+        woken = 0
+        for key in await self.c.sync.outbox_mailboxes(self.worker_id):
+            run = self.running.get(key)
+            if run is not None:
+                run.runner.outbox.waiting.set()
+                woken += 1
+        return woken
+
+    async def _watch_outboxes(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.wake_outboxes()
+            except Exception:
+                log.exception("fetcher.outbox_poll_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.outbox_poll_seconds)
 
     async def _follow_config_events(self, stop: asyncio.Event) -> None:
         sub = self.c.bus.subscribe(f"fetcher.{self.worker_id}", [TENANT_CONFIG_UPDATED])

@@ -1,6 +1,9 @@
 """One mailbox's sync, for as long as this worker holds its lease.
 
-sync → wait for a change (push, or the poll interval) → sync again. A retryable
+sync → wait for a change (push, or the poll interval) → sync again. Around each
+sync the users' changes waiting in the mailbox's outbox are made at the provider
+(``outbox.OutboxDrain``): before it, so the sync sees them made, and after it, for
+what was queued meanwhile; the engine wakes the runner when changes wait. A retryable
 failure backs off (doubling, honouring the provider's Retry-After, capped); a
 permanent one (bad password, revoked consent, a forbidden host) is shown in the
 mailbox's status and the runner parks: no retry loop against a server that will
@@ -29,6 +32,7 @@ from inboxhub.providers.base import (
 )
 from inboxhub.runtime import Container
 from inboxhub.services.fetcher import metrics, registry
+from inboxhub.services.fetcher.outbox import OutboxDrain
 from inboxhub.services.fetcher.sink import LeaseLost, PipelineSink, SqlItemMap
 
 log = structlog.get_logger(__name__)
@@ -75,6 +79,10 @@ class MailboxRunner:
     mailbox: Mailbox
     worker_id: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox: OutboxDrain = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = OutboxDrain(self.c, self.mailbox, self.worker_id)
 
     @property
     def _ids(self) -> tuple[str, str]:
@@ -95,8 +103,10 @@ class MailboxRunner:
             try:
                 connector = await build_connector(self.c, self.mailbox)
                 while True:
+                    await self.outbox.drain(connector)
                     cursor = await self._sync_once(connector)
                     backoff = 1.0
+                    await self.outbox.drain(connector)
                     await self._wait_for_change(connector, cursor, s.fetcher_poll_seconds)
             except LeaseLost:
                 log.info("fetcher.lease_lost", mailbox=self.mailbox.id)
@@ -137,8 +147,12 @@ class MailboxRunner:
 
     async def _wait_for_change(self, connector: Connector, cursor: Cursor, timeout: float) -> None:
         """Until the connector sees a change, the engine wakes us (a push
-        notification, a settings change) or ``timeout`` passes."""
-        await first_of(connector.wait_for_change(cursor, timeout), self.wake.wait())
+        notification, a settings change, changes waiting in the outbox) or ``timeout``
+        passes. While the outbox is held back after a failure, its wake-ups are
+        ignored until the hold ends."""
+        held = self.outbox.holding
+        outbox = asyncio.sleep(held) if held else self.outbox.waiting.wait()
+        await first_of(connector.wait_for_change(cursor, timeout), self.wake.wait(), outbox)
 
     async def _failed(self, message: str, state: str, kind: str | None = None) -> None:
         log.warning("fetcher.sync_failed", mailbox=self.mailbox.id, state=state, error=message)

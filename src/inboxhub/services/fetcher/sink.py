@@ -7,6 +7,11 @@ they are applied to the document store here, and the indexer is asked to refresh
 search agree within a second. Cursors are saved only while this worker still holds
 the mailbox's lease: a worker that lost it stops instead of writing over the new
 owner's progress.
+
+A flag/label change the provider reports for a message that has a user's change
+still waiting in the outbox is not applied: the user's change is newer, and the sync
+after it has been made reports the outcome (no flip-flop back to the provider's
+older state in between).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from inboxhub.domain.ids import email_id
 from inboxhub.ports import EmailStore, EventBus, SearchIndex, SyncStore
 from inboxhub.providers.base import Cursor, FetchedMessage, FlagChange
 from inboxhub.services.fetcher.ingest import Ingest
+
+PENDING_LOOKAHEAD = 1000  # outbox entries looked at for messages with waiting changes
 
 
 class LeaseLost(Exception):
@@ -49,14 +56,24 @@ class PipelineSink:
             await self.sync.set_status(self.tenant_id, self.mailbox_id, "syncing", synced=published)
 
     async def flags(self, changes: Sequence[FlagChange]) -> None:
+        if not changes:
+            return
+        pending = await self._pending()
         changed: list[str] = []
         for change in changes:
+            if change.provider_message_id in pending:
+                continue
             eid = self._id(change.provider_message_id)
             if await self.emails.set_flags(self.tenant_id, eid, change.flags, change.labels):
                 changed.append(eid)
         if changed:
             requests = index_requests(self.tenant_id, ((self.mailbox_id, e) for e in changed))
             await self.bus.publish(INDEX_REQUESTED, requests)
+
+    async def _pending(self) -> set[str]:
+        """Provider message ids with users' changes waiting in the outbox."""
+        waiting = await self.sync.outbox_take(self.tenant_id, self.mailbox_id, PENDING_LOOKAHEAD)
+        return {entry.change.provider_message_id for entry in waiting}
 
     async def deleted(self, provider_message_ids: Sequence[str]) -> None:
         ids = [self._id(pid) for pid in provider_message_ids]
