@@ -32,3 +32,7 @@ async def test_whole_corpus_is_stored_listed_and_indexed(container: Container) -
         d for d in await container.emails.get_many(TENANT, [s.id for s in listed]) if d.parse_errors
     ]
     assert all(isinstance(e, str) and e for d in marked for e in d.parse_errors)
+    # every message is in a conversation, and its conversation holds it
+    assert all(s.thread_id for s in listed)
+    members = await container.emails.thread_emails(TENANT, sorted({s.thread_id for s in listed}))
+    assert sorted(m.id for m in members) == sorted(s.id for s in listed)

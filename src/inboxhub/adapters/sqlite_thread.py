@@ -41,12 +41,21 @@ PRAGMAS = (
 
 
 class SqliteThread:
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        upgrade: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """``schema`` is run on opening (``CREATE … IF NOT EXISTS``), then ``upgrade``
+        in a write transaction: it brings a file made by an older version up to date
+        (one process at a time, however many open it together)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite:{path.name}")
         self._conn: sqlite3.Connection | None = None
         self._schema = schema
+        self._upgrade = upgrade
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -54,6 +63,8 @@ class SqliteThread:
         for pragma in PRAGMAS:
             conn.execute(pragma)
         conn.executescript(self._schema)
+        if self._upgrade is not None:
+            self.transaction(self._upgrade)(conn)
         self._conn = conn
 
     @property

@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 
@@ -26,9 +27,11 @@ from inboxhub.domain.events import (
     message_key,
 )
 from inboxhub.domain.ids import attachment_blob_key
+from inboxhub.extract import ExtractLimits
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import BlobStore, EmailStore, EventBus, Record
 from inboxhub.services.processor.document import Source, build_many
+from inboxhub.services.processor.threads import DEFAULT_SUBJECT_WINDOW, Threader
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +66,12 @@ class Processor:
     executor: Executor | None = None  # a process pool; None parses in a thread
     chunk: int = 32
     in_flight_bytes: int = 256 * 1024 * 1024  # raw bytes being worked on at once
+    extract: ExtractLimits = field(default_factory=ExtractLimits)  # attachments' text
+    subject_window: timedelta = DEFAULT_SUBJECT_WINDOW  # threads by subject: see threads.py
+    threads: Threader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.threads = Threader(self.emails, self.subject_window)
 
     async def handle(self, records: list[Record]) -> None:
         """Chunks go through read → parse → store concurrently, so the parse pool works
@@ -99,7 +108,9 @@ class Processor:
         raws = await self.blobs.get_many([s.upload.blob_key for s in sources])
         loop = asyncio.get_running_loop()
         items = list(zip(sources, raws, strict=True))
-        built = await loop.run_in_executor(self.executor, build_many, items, self.limits)
+        built = await loop.run_in_executor(
+            self.executor, build_many, items, self.limits, self.extract
+        )
         # Attachments first: a document never points at bytes that are not there.
         attachments = {
             attachment_blob_key(b.email.tenant_id, digest): data
@@ -107,8 +118,7 @@ class Processor:
             for digest, data in b.attachment_data.items()
         }
         await self.blobs.put_many(list(attachments.items()))  # content-addressed
-        emails = [b.email for b in built]
-        await self.emails.upsert_encoded(emails)
+        emails = await self.threads.store([b.email for b in built])  # in conversations
         await self._publish_follow_ups(emails)
 
     async def _publish_follow_ups(self, emails: Sequence[EncodedEmail]) -> None:
