@@ -8,9 +8,10 @@ All methods that take a ``tenant_id`` never return or touch another tenant's dat
 
 from __future__ import annotations
 
+import builtins  # ``list`` is a method of the stores below
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from inboxhub.domain.encoded import EncodedEmail
@@ -19,8 +20,8 @@ from inboxhub.domain.models import (
     EmailDocument,
     EmailSummary,
     Flags,
-    MailChange,
     Mailbox,
+    MailChange,
     OutboxEntry,
     SearchDocument,
     SearchPage,
@@ -172,8 +173,83 @@ class ListCursor:
     id: str
 
 
+@dataclass(frozen=True)
+class SubjectThread:
+    """A conversation as known by one normalised subject (``domain.threading``): the
+    dates of the first and the last of its messages with that subject in the time
+    asked about."""
+
+    subject: str
+    thread_id: str
+    first: datetime
+    last: datetime
+
+
+@dataclass
+class ThreadChanges:
+    """What threading one batch of emails changes (``EmailStore.save_threads``)."""
+
+    links: dict[str, str] = field(default_factory=dict)  # thread key → thread id
+    merged: dict[str, str] = field(default_factory=dict)  # thread id → merged into
+
+
+@dataclass(frozen=True)
+class ChangeState:
+    """A position in a tenant's history of email changes (``EmailStore.changes``):
+    after every change stamped up to ``modseq``, except, when ``id`` is set, those
+    stamped exactly ``modseq`` whose email id is greater than ``id``."""
+
+    modseq: int
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class EmailChanges:
+    """The emails created, updated and destroyed between a state and ``new_state``."""
+
+    created: list[str]
+    updated: list[str]
+    destroyed: list[str]
+    new_state: ChangeState
+    has_more: bool  # more changes after new_state, up to now: ask again from it
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    name: str
+    total: int
+    unread: int  # not seen
+
+
+TOMBSTONE_RETENTION = timedelta(days=30)  # how long EmailStore remembers a deletion
+
+
 class EmailStore(Protocol):
-    """Email documents, upserted by ``id``."""
+    """Email documents, upserted by ``id``.
+
+    Conversations: each email's ``thread_id`` is what the processor set in it. Beside
+    the documents the store keeps, per tenant, the links of thread keys (Message-IDs,
+    ``domain.threading.thread_keys``) to thread ids, and with each email the
+    normalised subject of ``EncodedEmail.thread`` (documents written by
+    ``upsert_many`` get theirs from their subject), which the processor reads and
+    writes (``thread_links``, ``subject_threads``, ``save_threads``) to place new
+    emails. An email whose ``thread_id`` is "" (stored before conversations) is in
+    no thread.
+
+    The trash (``domain.labels``): an email is in it when it has a trash label. The
+    store keeps that beside the document at every write, to list with or without.
+
+    Changes: every write (``upsert_*``, ``set_flags``, ``delete_many``) stamps what it
+    touches with a modseq (microseconds since the epoch, growing), and a deletion
+    leaves a tombstone, remembered for ``TOMBSTONE_RETENTION`` at least; ``changes``
+    reads them. The guarantee: a change not visible yet when a state is returned is
+    stamped after that state, so asking again from the state reports it (at least
+    once). The embedded adapter stamps under its write lock and returns its last
+    stamp, so that holds exactly; a store written by several processes at once with
+    no common lock (MongoDB) returns a state lagging its clock by a margin, and it
+    holds for every write that reaches the server within that margin of its stamp
+    (clock differences between the processes included).
+    """
 
     async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
         """Insert or replace each document by id; idempotent."""
@@ -199,16 +275,19 @@ class EmailStore(Protocol):
         mailbox_ids: Sequence[str],
         limit: int,
         after: ListCursor | None = None,
+        trash: bool | None = None,
     ) -> list[EmailSummary]:
-        """Newest first by (sort_date desc, id desc), strictly after ``after``."""
+        """Newest first by (sort_date desc, id desc), strictly after ``after``; with
+        ``trash`` False only emails not in the trash, True only those in it (each an
+        index range, or a range with few rows to skip), None all."""
         ...
 
     async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int: ...
 
     async def count_unread(self, tenant_id: str, mailbox_ids: Sequence[str]) -> dict[str, int]:
-        """Per mailbox of ``mailbox_ids``, how many of its emails are not ``seen``;
-        every mailbox asked is in the answer (0 when none, or no such mailbox). One
-        grouped query per call, whatever the number of mailboxes."""
+        """Per mailbox of ``mailbox_ids``, how many of its emails are not ``seen`` and
+        not in the trash; every mailbox asked is in the answer (0 when none, or no such
+        mailbox). One grouped query per call, whatever the number of mailboxes."""
         ...
 
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]: ...
@@ -216,12 +295,89 @@ class EmailStore(Protocol):
     async def set_flags(
         self, tenant_id: str, email_id: str, flags: Flags, labels: Sequence[str] | None = None
     ) -> bool:
-        """Replace the flags (and the labels, when given); False if no such email."""
+        """Replace the flags (and the labels, when given: whether it is in the trash
+        follows them); False if no such email."""
         ...
 
-    async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int: ...
+    async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:
+        """Remove these emails, leaving a tombstone of each (``changes``); how many."""
+        ...
 
-    async def delete_tenant(self, tenant_id: str) -> int: ...
+    async def delete_tenant(self, tenant_id: str) -> int:
+        """Remove the tenant's emails and its thread links and subjects; how many
+        emails."""
+        ...
+
+    # ------------------------------------------------------------ conversations
+
+    async def thread_links(self, tenant_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The thread id linked to each of ``keys`` that has one (one query)."""
+        ...
+
+    async def subject_threads(
+        self, tenant_id: str, subjects: Sequence[str], since: datetime, until: datetime
+    ) -> builtins.list[SubjectThread]:
+        """The threads with an email of one of ``subjects`` (normalised) whose sort
+        date is within [since, until], with the first and last such date, in no
+        particular order (one query)."""
+        ...
+
+    async def save_threads(self, tenant_id: str, changes: ThreadChanges) -> None:
+        """Apply ``changes`` in this order: first each merged thread id is replaced by
+        the id it merged into, wherever it occurs (in every email and link of the
+        tenant; the emails count as changed); then each link is set (a key's earlier
+        thread replaced). Idempotent: the same changes again change nothing."""
+        ...
+
+    async def list_threads(
+        self,
+        tenant_id: str,
+        mailbox_ids: Sequence[str],
+        limit: int,
+        after: ListCursor | None = None,
+    ) -> builtins.list[EmailSummary]:
+        """Conversations with an email in ``mailbox_ids``, newest activity first: for
+        each thread, its newest email of those mailboxes (by sort_date, then id) stands
+        for it, and these are listed as ``list`` lists emails, strictly after
+        ``after`` (the last one of the previous page). A thread with an email at
+        ``after`` or before it in list order was on an earlier page and is not listed
+        again. Emails in the trash, and those whose ``thread_id`` is "", are left out."""
+        ...
+
+    async def thread_emails(
+        self, tenant_id: str, thread_ids: Sequence[str]
+    ) -> builtins.list[EmailSummary]:
+        """Every email of these threads, in any mailbox, oldest first (sort_date, id)."""
+        ...
+
+    async def duplicates(
+        self, tenant_id: str, dedup_keys: Sequence[str]
+    ) -> builtins.list[EmailSummary]:
+        """Every email whose ``dedup_key`` is one of ``dedup_keys`` ("" matches none),
+        in any mailbox, in no particular order (one query)."""
+        ...
+
+    # ------------------------------------------------------------ labels and changes
+
+    async def label_counts(
+        self, tenant_id: str, mailbox_ids: Sequence[str]
+    ) -> Sequence[LabelCount]:
+        """Per label of the emails of ``mailbox_ids``, how many have it and how many of
+        those are not seen, by name (names compare exactly). An email in the trash
+        counts only under its trash labels. One grouped query per call."""
+        ...
+
+    async def change_state(self, tenant_id: str) -> ChangeState:
+        """The state now: ``changes`` from it reports what is written after."""
+        ...
+
+    async def changes(self, tenant_id: str, since: ChangeState, limit: int) -> EmailChanges:
+        """The tenant's emails created, updated or deleted after ``since``, up to
+        ``limit`` of them, oldest change first (see the class docstring for what is
+        guaranteed). An email changed several times is reported once; one both
+        created and deleted after ``since`` is not reported. ``CannotCalculateChanges``
+        if deletions after ``since`` may have been forgotten already."""
+        ...
 
     async def ping(self) -> None: ...
 
@@ -249,7 +405,9 @@ class SearchIndex(Protocol):
         """Hits within ``mailbox_ids`` of ``tenant_id``, with highlighted fragments.
 
         Highlights mark matches with ``<mark>`` … ``</mark>`` and escape everything
-        else as HTML. ``next_cursor`` is opaque; None on the last page. With
+        else as HTML. ``total`` is exact up to ``search_query.TOTAL_CAP`` (10,000);
+        when more match, it is that and ``total_exact`` is False (the pages still go
+        on to the last hit). ``next_cursor`` is opaque; None on the last page. With
         ``facets``, counts of all matches by ``mailbox`` (id), ``sender_domain`` (the
         20 commonest), ``has_attachment`` ("true"/"false") and ``year``.
         """
@@ -472,4 +630,10 @@ class SyncStore(Protocol):
     ) -> None:
         """Remove applied entries; with ``error``, count a failed attempt instead and
         keep them (an entry failing too often is dropped with the error logged)."""
+        ...
+
+    async def outbox_mailboxes(self, worker_id: str) -> list[tuple[str, str]]:
+        """(tenant_id, mailbox_id) of the mailboxes whose lease ``worker_id`` holds and
+        whose outbox has waiting changes: one cheap query, asked about once a second
+        by each fetcher process so it applies new changes promptly."""
         ...

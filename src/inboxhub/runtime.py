@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ import structlog
 
 from inboxhub.crypto import SecretBox
 from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, INDEX_REQUESTED
+from inboxhub.extract import ExtractLimits
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import (
     BlobStore,
@@ -152,6 +154,17 @@ def parse_limits(settings: Settings) -> ParseLimits:
     )
 
 
+def extract_limits(settings: Settings) -> ExtractLimits:
+    return ExtractLimits(
+        enabled=settings.attachment_text,
+        max_attachment_bytes=settings.attachment_text_max_bytes,
+        max_chars_per_attachment=settings.attachment_text_max_chars,
+        max_chars_per_message=settings.attachment_text_message_max_chars,
+        seconds_per_attachment=settings.attachment_text_seconds,
+        max_unpacked_bytes=settings.attachment_text_max_unpacked_bytes,
+    )
+
+
 def _exit_with(parent: int) -> None:
     """Pool worker initializer: a worker whose process was killed (``kill -9``) would
     otherwise wait on its task queue for ever."""
@@ -245,7 +258,12 @@ def consumer_specs(c: Container, names: tuple[str, ...]) -> list[tuple[str, list
     specs: list[tuple[str, list[str], Handler]] = []
     if "processor" in names:
         pool = c.stack.enter_context(make_parse_pool(c.settings))
-        proc = Processor(c.blobs, c.emails, c.bus, parse_limits(c.settings), pool)
+        limits = parse_limits(c.settings)
+        extract = extract_limits(c.settings)
+        window = timedelta(days=c.settings.thread_subject_window_days)
+        proc = Processor(
+            c.blobs, c.emails, c.bus, limits, pool, extract=extract, subject_window=window
+        )
         specs.append(("processor", [EML_UPLOADED], proc.handle))
     if "indexer" in names:
         specs.append(("indexer", [INDEX_REQUESTED], Indexer(c.emails, c.search).handle))

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
     max_mime_depth: int = 40
     max_header_bytes: int = 1024 * 1024
     processor_workers: int = Field(default=0, description="parse processes; 0 = auto")
+    # A message naming no parent but titled "Re: x" joins the newest conversation
+    # about "x" active within this many days of its date.
+    thread_subject_window_days: float = 30.0
+    # Text of attachments, read for search by the processor (inboxhub.extract): what
+    # one attachment may cost, so a hostile file cannot stall the pipeline.
+    attachment_text: bool = True
+    attachment_text_max_bytes: int = 25 * 1024 * 1024  # larger attachments are not read
+    attachment_text_max_chars: int = 500_000  # text kept per attachment
+    attachment_text_message_max_chars: int = 1_000_000  # per message: a search body's worth
+    attachment_text_seconds: float = 5.0  # per attachment
+    attachment_text_max_unpacked_bytes: int = 100 * 1024 * 1024  # of a DOCX/XLSX/PPTX/ODF zip
 
     # Server-side encryption for the S3 blob store: "", "AES256" or "aws:kms".
     blob_sse: str = ""

@@ -13,6 +13,11 @@ sender is ``from``) as a real BSON value, datetimes as BSON dates in UTC, and
 * ``tenant_id`` in every filter and first in every secondary index, created once,
   idempotently, before the first operation.
 
+Conversations: each email also holds ``thread_subject``, its normalised subject
+(indexed with the date, for threading by subject); the links of thread keys live
+beside the emails in ``<collection>_thread_links``, one document per key, ``_id`` =
+``"<tenant_id>/<key>"``.
+
 BSON dates have millisecond precision: a datetime comes back timezone-aware UTC,
 cut (floored) to the millisecond. List order and cursors use the stored value, so
 keyset pages stay exact.
@@ -26,18 +31,31 @@ header and address lists) shortened, and a note in ``parse_errors``; the raw
 from __future__ import annotations
 
 import asyncio
+import builtins  # ``list`` is a method of the stores below
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import bson
-from pymongo import DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from inboxhub.adapters import mongo_changes
+from inboxhub.adapters.mongo_changes import IN_TRASH, NOT_IN_TRASH, MongoChanges
 from inboxhub.domain.encoded import SUMMARY_FIELDS, EncodedEmail
+from inboxhub.domain.labels import in_trash
 from inboxhub.domain.models import EmailDocument, EmailSummary, Flags
-from inboxhub.ports import ListCursor
+from inboxhub.domain.threading import normalize_subject
+from inboxhub.ports import (
+    TOMBSTONE_RETENTION,
+    ChangeState,
+    EmailChanges,
+    LabelCount,
+    ListCursor,
+    SubjectThread,
+    ThreadChanges,
+)
 
 Doc = dict[str, Any]
 
@@ -62,9 +80,23 @@ INDEXES = [
     IndexModel(
         [("tenant_id", 1), ("sort_date", DESCENDING), ("_id", DESCENDING)], name="tenant_date"
     ),
-    # replies and duplicates by Message-ID (the model has no thread id yet)
+    # replies and duplicates by Message-ID
     IndexModel([("tenant_id", 1), ("message_id", 1)], name="tenant_message_id"),
+    # a thread's emails, and whether a thread has an email newer than a list position
+    IndexModel(
+        [("tenant_id", 1), ("thread_id", 1), ("sort_date", DESCENDING), ("_id", DESCENDING)],
+        name="tenant_thread_date",
+    ),
+    # the copies of one message in several mailboxes
+    IndexModel([("tenant_id", 1), ("dedup_key", 1)], name="tenant_dedup"),
+    # conversations by subject, near a date
+    IndexModel(
+        [("tenant_id", 1), ("thread_subject", 1), ("sort_date", 1)], name="tenant_thread_subject"
+    ),
+    *mongo_changes.EMAIL_INDEXES,  # changes by modseq, and the trash
 ]
+LINK_INDEXES = [IndexModel([("tenant_id", 1), ("thread_id", 1)], name="tenant_thread")]
+THREAD_SCAN = 64  # emails read at a time while looking for the newest of threads
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's maxBsonObjectSize
 DOCUMENT_BUDGET = MAX_DOCUMENT_BYTES - 64 * 1024  # room for the note fit() adds
@@ -73,7 +105,17 @@ DOCUMENT_BUDGET = MAX_DOCUMENT_BYTES - 64 * 1024  # room for the note fit() adds
 # bytes of a JSON character (arrays of empty strings), so only bigger ones are measured.
 SURELY_FITS_CHARS = 2 * 1024 * 1024
 # What may be shortened to fit: the bodies, and the lists a hostile header can blow up.
-SHRINKABLE = ("text", "html", "headers", "references", "to", "cc", "bcc", "reply_to")
+SHRINKABLE = (
+    "text",
+    "html",
+    "attachment_text",
+    "headers",
+    "references",
+    "to",
+    "cc",
+    "bcc",
+    "reply_to",
+)
 DATE_FIELDS = ("date", "received_at")  # besides sort_date, which EncodedEmail carries
 
 
@@ -121,10 +163,14 @@ class MongoEmailStore:
         database: str = DEFAULT_DATABASE,
         collection: str = DEFAULT_COLLECTION,
         batch_size: int = WRITE_BATCH,
+        changes_lag: float = mongo_changes.DEFAULT_LAG,
+        tombstone_retention: timedelta = TOMBSTONE_RETENTION,
     ) -> None:
         self.client = client
         self.db = client[database]
         self.emails: AsyncCollection[Doc] = self.db[collection]
+        self.changes_log = MongoChanges(self.db, self.emails, key, changes_lag, tombstone_retention)
+        self.links: AsyncCollection[Doc] = self.db[f"{collection}_thread_links"]
         self.batch_size = batch_size
         self._indexed = False
 
@@ -135,6 +181,8 @@ class MongoEmailStore:
         *,
         collection: str = DEFAULT_COLLECTION,
         batch_size: int = WRITE_BATCH,
+        changes_lag: float = mongo_changes.DEFAULT_LAG,
+        tombstone_retention: timedelta = TOMBSTONE_RETENTION,
         **client_options: Any,
     ) -> MongoEmailStore:
         """``mongodb://host:port/database?options`` (or ``mongodb+srv://``): the
@@ -142,13 +190,15 @@ class MongoEmailStore:
         Connecting is lazy: nothing touches the network until the first call."""
         client: AsyncMongoClient[Doc] = AsyncMongoClient(url, tz_aware=True, **client_options)
         database = client.get_default_database(DEFAULT_DATABASE).name
-        return cls(client, database, collection, batch_size)
+        return cls(client, database, collection, batch_size, changes_lag, tombstone_retention)
 
     async def _ready(self) -> AsyncCollection[Doc]:
         # create_indexes is idempotent (an index that exists as asked is left alone);
         # two first calls racing both send it, which is harmless.
         if not self._indexed:
             await self.emails.create_indexes(self.indexes)
+            await self.links.create_indexes(LINK_INDEXES)
+            await self.changes_log.create_indexes()
             self._indexed = True
         return self.emails
 
@@ -156,12 +206,15 @@ class MongoEmailStore:
 
     async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
         # not the hot path (the processor writes encoded documents): measure every one
-        await self._write((e.tenant_id, e.id, True, e.model_dump(by_alias=True)) for e in emails)
+        await self._write(
+            (e.tenant_id, e.id, True, _with_subject(e.model_dump(by_alias=True))) for e in emails
+        )
 
     async def upsert_encoded(self, emails: Sequence[EncodedEmail]) -> None:
         def decode(e: EncodedEmail) -> Doc:
             doc: Doc = json.loads(e.document_json)
             doc["sort_date"] = e.sort_date
+            doc["thread_subject"] = e.thread.subject
             for name in DATE_FIELDS:
                 if (value := doc.get(name)) is not None:
                     doc[name] = datetime.fromisoformat(value)
@@ -175,16 +228,33 @@ class MongoEmailStore:
     async def _write(self, docs: Iterable[tuple[str, str, bool, Doc]]) -> None:
         """Replace-or-insert each document by key, in unordered bulk writes. The last
         copy of a key in one call wins: duplicates are dropped before writing, so the
-        server's freedom to reorder an unordered batch cannot change the outcome."""
+        server's freedom to reorder an unordered batch cannot change the outcome.
+        Every field is set (which replaces the document) but ``created_modseq``, set
+        on insert only."""
         latest: dict[str, Doc] = {}
         for tenant_id, email_id, may_be_too_big, doc in docs:
-            _id = doc["_id"] = key(tenant_id, email_id)  # the driver writes _id first
+            _id = key(tenant_id, email_id)
             latest.pop(_id, None)  # re-insert: the dict keeps the order of last copies
             latest[_id] = fit(doc) if may_be_too_big else doc
         if not latest:
             return
         emails = await self._ready()
-        ops = [ReplaceOne({"_id": k}, d, upsert=True) for k, d in latest.items()]
+        modseq = self.changes_log.stamp()
+        ops = [
+            UpdateOne(
+                {"_id": k},
+                {
+                    "$set": {
+                        **{f: v for f, v in d.items() if f != "_id"},
+                        "trashed": in_trash(d.get("labels", ())),
+                        "modseq": modseq,
+                    },
+                    "$setOnInsert": {"created_modseq": modseq},
+                },
+                upsert=True,
+            )
+            for k, d in latest.items()
+        ]
         for start in range(0, len(ops), self.batch_size):
             await emails.bulk_write(ops[start : start + self.batch_size], ordered=False)
 
@@ -195,6 +265,8 @@ class MongoEmailStore:
         change: dict[str, object] = {"flags": flags.model_dump()}
         if labels is not None:
             change["labels"] = list(labels)
+            change["trashed"] = in_trash(labels)
+        change["modseq"] = self.changes_log.stamp()
         result = await emails.update_one(
             {"_id": key(tenant_id, email_id), "tenant_id": tenant_id}, {"$set": change}
         )
@@ -203,14 +275,36 @@ class MongoEmailStore:
     async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:
         if not ids:
             return 0
-        emails = await self._ready()
-        result = await emails.delete_many(self._by_ids(tenant_id, ids))
-        return result.deleted_count
+        await self._ready()
+        return await self.changes_log.delete(self._by_ids(tenant_id, ids), tenant_id)
 
     async def delete_tenant(self, tenant_id: str) -> int:
         emails = await self._ready()
+        await self.links.delete_many({"tenant_id": tenant_id})
+        await self.changes_log.forget_tenant(tenant_id)
         result = await emails.delete_many({"tenant_id": tenant_id})
         return result.deleted_count
+
+    async def save_threads(self, tenant_id: str, changes: ThreadChanges) -> None:
+        await self._ready()
+        for old, new in changes.merged.items():
+            by_old = {"tenant_id": tenant_id, "thread_id": old}
+            await self.emails.update_many(
+                by_old, {"$set": {"thread_id": new, "modseq": self.changes_log.stamp()}}
+            )
+            await self.links.update_many(by_old, {"$set": {"thread_id": new}})
+        if changes.links:
+            await self.links.bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": key(tenant_id, k)},
+                        {"tenant_id": tenant_id, "key": k, "thread_id": t},
+                        upsert=True,
+                    )
+                    for k, t in changes.links.items()
+                ],
+                ordered=False,
+            )
 
     # ------------------------------------------------------------ reads
 
@@ -266,10 +360,13 @@ class MongoEmailStore:
         mailbox_ids: Sequence[str],
         limit: int,
         after: ListCursor | None = None,
+        trash: bool | None = None,
     ) -> list[EmailSummary]:
         if not mailbox_ids or limit <= 0:
             return []
         query = self._in_mailboxes(tenant_id, mailbox_ids)
+        if trash is not None:
+            query.update(IN_TRASH if trash else NOT_IN_TRASH)
         if after is None:
             return await self._page(query, limit)
         # Strictly after (date, id), newest first: the emails that share the cursor's
@@ -303,7 +400,11 @@ class MongoEmailStore:
         emails = await self._ready()
         # tenant and mailbox lead the tenant_mailbox_date index; the flag is checked
         # on what that range holds (``$ne: true``: a document without flags is unread)
-        match = {**self._in_mailboxes(tenant_id, mailbox_ids), "flags.seen": {"$ne": True}}
+        match = {
+            **self._in_mailboxes(tenant_id, mailbox_ids),
+            "flags.seen": {"$ne": True},
+            **NOT_IN_TRASH,
+        }
         cursor = await emails.aggregate(
             [{"$match": match}, {"$group": {"_id": "$mailbox_id", "n": {"$sum": 1}}}]
         )
@@ -315,6 +416,133 @@ class MongoEmailStore:
         found = await self._find_by_ids(tenant_id, ids, {"_id": False, "id": True})
         return set(found)
 
+    # ------------------------------------------------------------ conversations
+
+    async def thread_links(self, tenant_id: str, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        await self._ready()
+        query = {"_id": {"$in": [key(tenant_id, k) for k in set(keys)]}, "tenant_id": tenant_id}
+        return {d["key"]: d["thread_id"] async for d in self.links.find(query)}
+
+    async def subject_threads(
+        self, tenant_id: str, subjects: Sequence[str], since: datetime, until: datetime
+    ) -> builtins.list[SubjectThread]:
+        wanted = sorted(set(subjects) - {""})
+        if not wanted:
+            return []
+        await self._ready()
+        query = {
+            "tenant_id": tenant_id,
+            "thread_subject": wanted[0] if len(wanted) == 1 else {"$in": wanted},
+            "sort_date": {"$gte": since, "$lte": until},
+        }
+        projection = {"_id": False, "thread_subject": True, "thread_id": True, "sort_date": True}
+        spans: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        async for d in self.emails.find(query, projection):
+            if not d.get("thread_id"):
+                continue
+            at, when = (d["thread_subject"], d["thread_id"]), d["sort_date"]
+            first, last = spans.get(at, (when, when))
+            spans[at] = (min(first, when), max(last, when))
+        return [SubjectThread(s, t, first, last) for (s, t), (first, last) in spans.items()]
+
+    async def list_threads(
+        self,
+        tenant_id: str,
+        mailbox_ids: Sequence[str],
+        limit: int,
+        after: ListCursor | None = None,
+    ) -> builtins.list[EmailSummary]:
+        # Newest first, the first email met of each thread stands for it; a thread
+        # with an email before ``after`` was on an earlier page.
+        heads: list[EmailSummary] = []
+        seen: set[str] = set()
+        position, scan = after, max(THREAD_SCAN, 4 * limit)
+        while len(heads) < limit:
+            page = await self.list(tenant_id, mailbox_ids, scan, position, trash=False)
+            if not page:
+                break
+            position = ListCursor(page[-1].sort_date, page[-1].id)
+            fresh = []
+            for s in page:
+                if s.thread_id and s.thread_id not in seen:
+                    seen.add(s.thread_id)
+                    fresh.append(s)
+            if after is not None and fresh:
+                listed = await self._listed_before(tenant_id, mailbox_ids, fresh, after)
+                fresh = [s for s in fresh if s.thread_id not in listed]
+            heads += fresh
+            if len(page) < scan:
+                break
+        return heads[:limit]
+
+    async def _listed_before(
+        self,
+        tenant_id: str,
+        mailbox_ids: Sequence[str],
+        emails: Sequence[EmailSummary],
+        after: ListCursor,
+    ) -> set[str]:
+        """Which of the threads of ``emails`` have an email at ``after`` or before it
+        (in list order: listed on an earlier page)."""
+        query = {
+            **self._in_mailboxes(tenant_id, mailbox_ids),
+            **NOT_IN_TRASH,
+            "thread_id": {"$in": sorted({e.thread_id for e in emails})},
+            "sort_date": {"$gte": after.sort_date},
+        }
+        newer = self.emails.find(
+            query, {"_id": False, "thread_id": True, "sort_date": True, "id": True}
+        )
+        return {
+            d["thread_id"]
+            async for d in newer
+            if d["sort_date"] > after.sort_date or d["id"] >= after.id
+        }
+
+    async def thread_emails(
+        self, tenant_id: str, thread_ids: Sequence[str]
+    ) -> builtins.list[EmailSummary]:
+        return await self._summaries_where("thread_id", tenant_id, thread_ids)
+
+    async def duplicates(
+        self, tenant_id: str, dedup_keys: Sequence[str]
+    ) -> builtins.list[EmailSummary]:
+        return await self._summaries_where("dedup_key", tenant_id, dedup_keys)
+
+    async def _summaries_where(
+        self, field: str, tenant_id: str, values: Sequence[str]
+    ) -> builtins.list[EmailSummary]:
+        """Summaries of the emails whose ``field`` is one of ``values`` (never ""),
+        oldest first."""
+        wanted = sorted(set(values) - {""})
+        if not wanted:
+            return []
+        emails = await self._ready()
+        query = {"tenant_id": tenant_id, field: wanted[0] if len(wanted) == 1 else {"$in": wanted}}
+        cursor = emails.find(query, SUMMARY_PROJECTION).sort(
+            [("sort_date", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [EmailSummary.model_validate(d) async for d in cursor]
+
+    # ------------------------------------------------------------ labels and changes
+
+    async def label_counts(
+        self, tenant_id: str, mailbox_ids: Sequence[str]
+    ) -> Sequence[LabelCount]:
+        if not mailbox_ids:
+            return []
+        await self._ready()
+        return await self.changes_log.label_counts(self._in_mailboxes(tenant_id, mailbox_ids))
+
+    async def change_state(self, tenant_id: str) -> ChangeState:
+        return self.changes_log.state()
+
+    async def changes(self, tenant_id: str, since: ChangeState, limit: int) -> EmailChanges:
+        await self._ready()
+        return await self.changes_log.changes(tenant_id, since, limit)
+
     # ------------------------------------------------------------ lifecycle
 
     async def ping(self) -> None:
@@ -322,3 +550,9 @@ class MongoEmailStore:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _with_subject(doc: Doc) -> Doc:
+    """``doc`` with the normalised subject that threading by subject looks up."""
+    doc["thread_subject"] = normalize_subject(doc.get("subject") or "")
+    return doc

@@ -28,6 +28,14 @@ class InvalidInput(InboxhubError):
     title = "Invalid input"
 
 
+class CannotCalculateChanges(InboxhubError):
+    """A changes state older than the store still remembers deletions for (JMAP's
+    ``cannotCalculateChanges``): the client must list everything again."""
+
+    status = 410
+    title = "Cannot calculate changes"
+
+
 class InvalidQuery(InboxhubError):
     """A search query that does not parse; ``extra['position']`` says where."""
 

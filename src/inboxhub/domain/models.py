@@ -93,6 +93,11 @@ class EmailSummary(BaseModel):
     has_attachments: bool = False
     flags: Flags = Flags()
     labels: list[str] = []  # the provider's folders (IMAP, Graph, EWS) or labels (Gmail)
+    in_reply_to: str | None = None
+    thread_id: str = ""  # its conversation (domain.threading); "" if stored before threads
+    dedup_key: str = ""  # the same for copies of one message (domain.dedup); "" = unique
+    # what a change made here is sent to the provider by (MailChange), without the body
+    provider_message_id: str = ""
 
 
 class EmailDocument(EmailSummary):
@@ -107,12 +112,12 @@ class EmailDocument(EmailSummary):
     bcc: list[Address] = []
     reply_to: list[Address] = []
     sender: Address | None = None
-    in_reply_to: str | None = None
     references: list[str] = []
     headers: list[tuple[str, str]] = []
     text: str = ""
     html: str = ""  # sanitised with nh3 before it is stored
     attachments: list[Attachment] = []
+    attachment_text: str = ""  # the attachments' text, for search (inboxhub.extract)
     parse_errors: list[str] = []
     received_at: datetime
 
@@ -132,6 +137,8 @@ class SearchDocument(BaseModel):
     subject: str = ""
     from_text: str = ""  # "Name <local@domain>" of the sender
     to_text: str = ""  # to + cc + bcc, same form
+    cc_text: str = ""  # cc alone (cc:), same form
+    bcc_text: str = ""  # bcc alone (bcc:), same form
     body: str = ""
     attachment_names: str = ""
     has_attachments: bool = False
@@ -156,6 +163,7 @@ class SearchHit(BaseModel):
 class SearchPage(BaseModel):
     hits: list[SearchHit]
     total: int
+    total_exact: bool = True  # False: more than ``total`` (search_query.TOTAL_CAP) match
     next_cursor: str | None = None
     facets: dict[str, dict[str, int]] = {}
 

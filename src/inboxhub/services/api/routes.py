@@ -10,26 +10,36 @@ also covers what can change on a stored email (flags, labels, the parser's schem
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from inboxhub.domain.errors import InvalidInput, NotFound
-from inboxhub.domain.events import INDEX_REQUESTED, index_requests
 from inboxhub.domain.ids import attachment_blob_key
+from inboxhub.domain.labels import scope_trash
 from inboxhub.domain.models import Attachment, EmailDocument, EmailSummary
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import resolve_mailboxes
-from inboxhub.ports import BlobStore, Directory, EmailStore, EventBus, ListCursor, SearchIndex
-from inboxhub.services.api import cursor
+from inboxhub.ports import (
+    BlobStore,
+    Directory,
+    EmailStore,
+    EventBus,
+    ListCursor,
+    SearchIndex,
+    SyncStore,
+)
+from inboxhub.services.api import cursor, states
+from inboxhub.services.api.dedup import Shown, deduplicated_page
+from inboxhub.services.api.edits import Edit, MailEditor
 from inboxhub.services.api.schemas import (
     BulkFlags,
     BulkFlagsResult,
@@ -53,7 +63,6 @@ UNTRUSTED_CONTENT_HEADERS = {
 DOWNLOAD_URL_SECONDS = 300  # how long a direct download URL works
 # Per user, and to be revalidated (cheaply, by ETag) before every reuse.
 CACHE_HEADERS = {"Cache-Control": "private, no-cache"}
-FLAG_WRITES_AT_ONCE = 50  # concurrent set_flags of one bulk request
 
 
 @dataclass
@@ -64,6 +73,11 @@ class EmailApi:
     directory: Directory
     audit: AuditLog
     bus: EventBus
+    sync: SyncStore  # the outbox of changes for the providers
+    editor: MailEditor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.editor = MailEditor(self.emails, self.search, self.bus, self.sync)
 
     async def mailbox_ids(self, principal: Principal, mailbox_id: str | None) -> list[str]:
         """The mailboxes this caller may read, narrowed to ``mailbox_id`` if given."""
@@ -88,30 +102,24 @@ class EmailApi:
             raise NotFound(f"no attachment {attachment_id} in email {email_id}")
         return att
 
-    async def set_flags(
-        self, tenant_id: str, emails: Sequence[EmailSummary], change: FlagsChange
+    async def found(
+        self, principal: Principal, ids: Sequence[str]
     ) -> tuple[list[EmailSummary], list[str]]:
-        """Apply ``change`` to ``emails``; (the emails changed, with their new flags;
-        the ids gone meanwhile). Those already so are neither, and are not touched.
-        The indexer is asked to refresh every email changed, in one publish."""
-        todo = [
-            e.model_copy(update={"flags": flags})
-            for e in emails
-            if (flags := change.applied_to(e.flags)) != e.flags
-        ]
-        found: list[bool] = []
-        for start in range(0, len(todo), FLAG_WRITES_AT_ONCE):
-            found += await asyncio.gather(
-                *(
-                    self.emails.set_flags(tenant_id, e.id, e.flags)
-                    for e in todo[start : start + FLAG_WRITES_AT_ONCE]
-                )
-            )
-        changed = [e for e, ok in zip(todo, found, strict=True) if ok]
+        """The caller's emails of ``ids`` (each once), and the ids naming none."""
+        wanted = list(dict.fromkeys(ids))
+        emails = await self.emails.summaries(principal.tenant_id, wanted)
+        known = {e.id for e in emails}
+        return emails, [i for i in wanted if i not in known]
+
+    async def edit_one(self, principal: Principal, email_id: str, edit: Edit) -> EmailDocument:
+        """Apply ``edit`` to one email; the email as it is now (404 if none)."""
+        doc = await self.email(principal, email_id)
+        changed, gone = await self.editor.edit(principal.tenant_id, [doc.summary()], edit)
+        if gone:
+            raise NotFound(f"no email {email_id}")
         if changed:
-            requests = index_requests(tenant_id, ((e.mailbox_id, e.id) for e in changed))
-            await self.bus.publish(INDEX_REQUESTED, requests)
-        return changed, [e.id for e, ok in zip(todo, found, strict=True) if not ok]
+            doc = doc.model_copy(update={"flags": changed[0].flags, "labels": changed[0].labels})
+        return doc
 
 
 def view_etag(doc: EmailDocument) -> str:
@@ -192,17 +200,32 @@ def build_router(api: EmailApi) -> APIRouter:
         mailbox_id: str | None = None,
         limit: int = Query(50, ge=1, le=500),
         cursor_: str | None = Query(None, alias="cursor"),
+        in_: Literal["trash", "anywhere"] | None = Query(
+            None, alias="in", description="the trash only, or everything (default: not it)"
+        ),
         principal: Principal = Depends(current_principal),
     ) -> EmailPage:
+        """Newest first, without the trash unless ``in`` asks for it. Across all
+        mailboxes (no ``mailbox_id``), a message delivered to several of them is
+        listed once, with all its mailboxes (``dedup.py``)."""
         boxes = await api.mailbox_ids(principal, mailbox_id)
         after = cursor.decode(cursor_) if cursor_ else None
-        rows = await api.emails.list(principal.tenant_id, boxes, limit + 1, after)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = (
-            cursor.encode(ListCursor(rows[-1].sort_date, rows[-1].id)) if more and rows else None
+        trash = {"trash": True, "anywhere": None}.get(in_ or "", False)
+        state = states.encode(await api.emails.change_state(principal.tenant_id))
+        if mailbox_id is None:
+            shown, more = await deduplicated_page(
+                api.emails, principal.tenant_id, boxes, limit, after, trash
+            )
+        else:
+            rows = await api.emails.list(principal.tenant_id, boxes, limit + 1, after, trash)
+            shown, more = [Shown(r, []) for r in rows[:limit]], len(rows) > limit
+        last = shown[-1].email if more and shown else None
+        next_cursor = cursor.encode(ListCursor(last.sort_date, last.id)) if last else None
+        return EmailPage(
+            items=[EmailItem.of(s.email, s.others) for s in shown],
+            next_cursor=next_cursor,
+            state=state,
         )
-        return EmailPage(items=[EmailItem.of(r) for r in rows], next_cursor=next_cursor)
 
     @router.get(
         "/emails/{email_id}",
@@ -239,21 +262,20 @@ def build_router(api: EmailApi) -> APIRouter:
         response: Response,
         principal: Principal = Depends(current_principal),
     ) -> EmailView:
-        """Change the email's flags (only those given); search follows within moments."""
-        doc = await api.email(principal, email_id)
-        changed, gone = await api.set_flags(principal.tenant_id, [doc], body.flags)
-        if gone:
-            raise NotFound(f"no email {email_id}")
-        if changed:
-            doc = doc.model_copy(update={"flags": changed[0].flags})
-        await api.audit.record(
+        """Change the email's flags (only those given) and/or labels; search follows
+        within moments, and the provider when its fetcher next runs."""
+        doc = await api.edit_one(principal, email_id, Edit(body.flags, body.labels))
+        record = partial(
+            api.audit.record,
             principal.tenant_id,
             principal.user_id,
-            "email.flag",
-            email_id,
-            _ip(request),
-            **body.flags.model_dump(exclude_none=True),
+            object_id=email_id,
+            ip=_ip(request),
         )
+        if body.labels is None or body.flags != FlagsChange():
+            await record("email.flag", **body.flags.model_dump(exclude_none=True))
+        if body.labels is not None:
+            await record("email.label", **body.labels.model_dump(exclude_none=True))
         response.headers.update({"ETag": view_etag(doc), **CACHE_HEADERS})
         return EmailView.of_document(doc)
 
@@ -265,10 +287,8 @@ def build_router(api: EmailApi) -> APIRouter:
         change = FlagsChange.model_validate(body.model_dump(include={"seen", "flagged"}))
         if change == FlagsChange():
             raise InvalidInput("give seen and/or flagged")
-        ids = list(dict.fromkeys(body.ids))
-        found = await api.emails.summaries(principal.tenant_id, ids)
-        changed, gone = await api.set_flags(principal.tenant_id, found, change)
-        known = {e.id for e in found} - set(gone)
+        found, missing = await api.found(principal, body.ids)
+        changed, gone = await api.editor.edit(principal.tenant_id, found, Edit(flags=change))
         await api.audit.record(
             principal.tenant_id,
             principal.user_id,
@@ -278,7 +298,7 @@ def build_router(api: EmailApi) -> APIRouter:
             count=len(changed),
             **change.model_dump(exclude_none=True),
         )
-        return BulkFlagsResult(updated=len(changed), not_found=[i for i in ids if i not in known])
+        return BulkFlagsResult(updated=len(changed), not_found=[*missing, *gone])
 
     @router.get(
         "/emails/{email_id}/raw",
@@ -398,7 +418,7 @@ def build_router(api: EmailApi) -> APIRouter:
         names = {
             m.name.casefold(): m.id for m in await api.directory.list_mailboxes(principal.tenant_id)
         }
-        query = resolve_mailboxes(parse_query(q), names)
+        query = resolve_mailboxes(scope_trash(parse_query(q)), names)
         boxes = await api.mailbox_ids(principal, mailbox_id)
         page = await api.search.search(
             principal.tenant_id, query, boxes, limit, cursor_, order, facets
@@ -419,6 +439,7 @@ def build_router(api: EmailApi) -> APIRouter:
             items=items,
             next_cursor=page.next_cursor,
             total=page.total,
+            total_exact=page.total_exact,
             facets=page.facets if facets else None,
         )
 

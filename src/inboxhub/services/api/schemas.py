@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from inboxhub.domain.models import Address, Attachment, EmailDocument, EmailSummary, Flags
+from inboxhub.services.api.mail_schemas import LabelsChange
 
 
 class EmailItem(BaseModel):
@@ -25,10 +27,21 @@ class EmailItem(BaseModel):
     labels: list[str] = Field(
         default=[], description="folders (IMAP, Graph, EWS) or labels (Gmail) holding it"
     )
+    thread_id: str = Field(default="", description="its conversation (/api/v1/threads/{id})")
+    mailbox_ids: list[str] = Field(
+        default=[], description="every mailbox holding this message (all copies)"
+    )
+    duplicate_ids: list[str] = Field(
+        default=[], description="the other copies' ids, where copies are shown once"
+    )
 
     @classmethod
-    def of(cls, s: EmailSummary) -> EmailItem:
-        return cls.model_validate(s.model_dump(include=set(cls.model_fields)))
+    def of(cls, s: EmailSummary, copies: Sequence[EmailSummary] = ()) -> EmailItem:
+        """The item of ``s``; ``copies``: the same message in other mailboxes."""
+        item = cls.model_validate(s.model_dump(include=set(cls.model_fields)))
+        item.mailbox_ids = list(dict.fromkeys([s.mailbox_id, *(c.mailbox_id for c in copies)]))
+        item.duplicate_ids = [c.id for c in copies]
+        return item
 
 
 class SearchItem(EmailItem):
@@ -51,7 +64,9 @@ class EmailView(EmailItem):
 
     @classmethod
     def of_document(cls, d: EmailDocument) -> EmailView:
-        return cls.model_validate(d.model_dump(include=set(cls.model_fields)))
+        view = cls.model_validate(d.model_dump(include=set(cls.model_fields)))
+        view.mailbox_ids = [d.mailbox_id]
+        return view
 
 
 class FlagsChange(BaseModel):
@@ -70,6 +85,7 @@ class EmailPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flags: FlagsChange = FlagsChange()
+    labels: LabelsChange | None = None
 
 
 MAX_BULK_IDS = 1000
@@ -89,6 +105,11 @@ class BulkFlagsResult(BaseModel):
 class EmailPage(BaseModel):
     items: list[EmailItem]
     next_cursor: str | None
+    state: str | None = Field(
+        default=None,
+        description="changes after this listing began: /api/v1/changes?since= (keep the "
+        "first page's)",
+    )
 
 
 class DownloadUrl(BaseModel):
@@ -102,4 +123,5 @@ class SearchResult(BaseModel):
     items: list[SearchItem]
     next_cursor: str | None
     total: int
+    total_exact: bool = True  # False: at least ``total`` (counted up to 10,000)
     facets: dict[str, dict[str, int]] | None = None

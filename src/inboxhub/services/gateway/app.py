@@ -13,8 +13,11 @@ from fastapi import FastAPI
 
 from inboxhub import __version__
 from inboxhub.runtime import Container
+from inboxhub.services.api.changes import build_router as changes_router
+from inboxhub.services.api.mail_routes import build_router as mail_router
 from inboxhub.services.api.routes import EmailApi
 from inboxhub.services.api.routes import build_router as email_router
+from inboxhub.services.api.threads import build_router as threads_router
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.audit.routes import build_router as audit_router
 from inboxhub.services.auth import AuthService
@@ -62,8 +65,11 @@ def create_app(
             app.include_router(router)
         app.include_router(audit_router(c.directory))
     if everything or "api" in services:
-        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus), c.bus)
+        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus), c.bus, c.sync)
         app.include_router(email_router(api))
+        app.include_router(mail_router(api))
+        app.include_router(changes_router(api))
+        app.include_router(threads_router(api))
     if everything or "notifications" in services:
         app.include_router(events_router(c.notifications))
     return app

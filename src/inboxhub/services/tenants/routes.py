@@ -41,10 +41,19 @@ class MailboxList(BaseModel):
     items: list[MailboxItem]
 
 
+class MailboxLabel(BaseModel):
+    name: str
+    total: int
+    unread: int = Field(description="emails not seen")
+
+
 class MailboxDetail(MailboxItem):
     updated_at: datetime | None = None
     settings: dict[str, Any]
     secrets_set: list[str] = Field(description="secret settings that have a value")
+    labels: list[MailboxLabel] = Field(
+        default=[], description="its emails' labels (folders), as GET /api/v1/labels counts"
+    )
 
 
 class MailboxCreate(BaseModel):
@@ -96,11 +105,13 @@ def build_router(c: Container) -> APIRouter:
         ]
 
     async def detail(box: Mailbox) -> MailboxDetail:
+        labels = await c.emails.label_counts(box.tenant_id, [box.id])  # one grouped query
         return MailboxDetail(
             **(await items([box]))[0].model_dump(),
             updated_at=box.updated_at,
             settings=box.config,
             secrets_set=await admin.secret_names(box),
+            labels=[MailboxLabel(name=n.name, total=n.total, unread=n.unread) for n in labels],
         )
 
     @router.get("/mailboxes", response_model=MailboxList)
