@@ -108,6 +108,20 @@ def tenant_create(
 
 
 @app.command()
+def reprocess(
+    tenant: Annotated[
+        str | None, typer.Option(help="only this tenant's emails (default: every tenant's)")
+    ] = None,
+) -> None:
+    """Build every stored email again from its raw message (after an upgrade: threads,
+    duplicates, attachment text), and wait until all are searchable."""
+    from inboxhub.services.processor.reprocess import reprocess as run_reprocess
+
+    count = asyncio.run(run_reprocess(_settings(), tenant))
+    console.print(f"reprocessed {count} emails")
+
+
+@app.command()
 def migrate() -> None:
     """Bring the relational schema to the newest version (Alembic)."""
     from inboxhub.adapters.db import migrate as run_migrations
