@@ -27,6 +27,8 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	@command -v dovecot >/dev/null 2>&1 || command -v /usr/sbin/dovecot >/dev/null 2>&1 || \
 		$(DEBIAN_INSTALL) dovecot-imapd || \
 		echo "dovecot-imapd could not be installed: the IMAP tests will skip (they say why)"
+	@command -v notmuch >/dev/null 2>&1 || $(DEBIAN_INSTALL) notmuch || \
+		echo "notmuch could not be installed: the search comparison will skip (it says why)"
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -51,6 +53,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/ingest_distributed.py
 	$(BIN)/python bench/imap_sync.py
+	$(BIN)/python bench/search.py
 
 fuzz: $(TEST_STAMP)
 	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py

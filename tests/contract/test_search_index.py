@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from inboxhub.domain.errors import InvalidInput
+from inboxhub.domain.labels import scope_trash
 from inboxhub.domain.query_parser import parse_query
 from inboxhub.domain.search_query import Filter, MatchAll
 from inboxhub.ports import SearchIndex
@@ -363,7 +364,7 @@ async def test_same_email_id_in_two_tenants_stays_apart(index: SearchIndex) -> N
         ('"the budget is final"', {"e00004"}),
         ('"budget final"', set()),
         ("script alert", {"e00003"}),
-        ("budget AND approved", set()),  # AND is a word, as in Gmail
+        ("budget AND approved", {"e00004"}),  # Gmail's AND: "from:amy AND to:david"
         ("approved budget OR nothing", {"e00004"}),
         ("- * budget", {"e00001", "e00004"}),
     ],
@@ -535,6 +536,22 @@ async def test_an_elastic_index_made_before_label_list_deliveredto_gets_the_fiel
         assert await ids(s, "-label:inbox") == ["e00000"], "an old document has no values"
         mapping = await s.client.indices.get_mapping(index=s.index)
         fields = mapping[s.index]["mappings"]["properties"]
-        assert all(fields[f]["type"] == "keyword" for f in es_query.ADDED_FIELDS)
+        assert all(
+            fields[f]["type"] == es_query.MAPPINGS["properties"][f]["type"]
+            for f in es_query.ADDED_FIELDS
+        )
     finally:
         await s.close()
+
+
+async def test_the_trash_left_out_beside_the_words_keeps_them_ranked(index: SearchIndex) -> None:
+    """``domain.labels.scope_trash`` puts negated label filters beside a query: the
+    words are still ranked and highlighted, and ``in:trash`` finds the trash."""
+    await index.index_many([search_doc(7, subject="Budget thrown away", labels=["trash"])])
+    page = await index.search("t1", scope_trash(parse_query("budget")), ["inbox"], 50)
+    assert {h.id for h in page.hits} == {"e00001", "e00004"} and page.total == 2
+    assert all(h.score > 0 and h.highlights for h in page.hits)
+    trash = await index.search("t1", scope_trash(parse_query("in:trash budget")), ["inbox"], 50)
+    assert [h.id for h in trash.hits] == ["e00007"]
+    everything = scope_trash(parse_query("in:anywhere budget"))
+    assert everything == parse_query("in:anywhere budget")  # left to resolve_mailboxes

@@ -235,10 +235,19 @@ def test_a_document_holds_the_keys_its_filters_match() -> None:
     assert bare["labels"] == bare["list_ids"] == bare["delivered_to"] == []
 
 
-def test_an_older_index_gets_the_added_fields_as_keywords() -> None:
+def test_an_older_index_gets_the_added_fields() -> None:
     update = es_query.mapping_update()
-    assert set(update["properties"]) == {"labels", "list_ids", "delivered_to"}
-    assert all(f == {"type": "keyword"} for f in update["properties"].values())
+    assert set(update["properties"]) == {
+        "labels",
+        "list_ids",
+        "delivered_to",
+        "cc",
+        "bcc",
+        "cc_address",
+        "bcc_address",
+    }
+    assert update["properties"]["labels"] == {"type": "keyword"}
+    assert update["properties"]["cc"]["type"] == "text"
     assert update["properties"].items() <= es_query.MAPPINGS["properties"].items()
 
 
@@ -336,10 +345,15 @@ def test_the_template_makes_a_strict_routed_index_with_mail_analysis() -> None:
     assert t["index_patterns"] == ["p-emails"]
     settings, mappings = t["template"]["settings"]["index"], t["template"]["mappings"]
     assert settings["number_of_shards"] == 3 and settings["number_of_replicas"] == 1
-    assert settings["analysis"]["analyzer"]["folding"]["filter"] == ["lowercase", "asciifolding"]
+    folding = settings["analysis"]["analyzer"]["folding"]
+    assert folding["filter"] == ["asciifolding", "lowercase"], "İ folds before lowering"
+    assert folding["char_filter"] == ["fold"]
+    rules = settings["analysis"]["char_filter"]["fold"]["mappings"]
+    assert "ς => σ" in rules and "ø => o" not in rules, "what asciifolding lacks"
     assert mappings["dynamic"] == "strict" and mappings["_routing"] == {"required": True}
     fields = mappings["properties"]
-    assert {f for f in fields if fields[f]["type"] == "text"} == set(es_query.TEXT_FIELDS)
+    texts = {f for f in fields if fields[f]["type"] == "text"}
+    assert texts == {*es_query.TEXT_FIELDS, "cc", "bcc"}
     assert fields["id"]["type"] == fields["tenant_id"]["type"] == "keyword"
 
 
@@ -351,9 +365,11 @@ def test_a_document_carries_filters_and_exact_addresses() -> None:
         body="x" * 2_000_000,
         sort_date=datetime(2024, 1, 1, 1, tzinfo=timezone(timedelta(hours=2))),
     )
+    doc.cc_text = "Bob <b@y.org>"
     src = es_query.source(doc)
     assert src["from_address"] == ["zoe@hr.example.net"]
     assert src["to_address"] == ["a@x.org", "b@y.org"]
+    assert src["cc_address"] == ["b@y.org"] and src["bcc_address"] == []
     assert src["sort_date"] == "2023-12-31T23:00:00+00:00"
     assert len(src["body"]) == 1_000_000
     assert set(src) == set(es_query.MAPPINGS["properties"])

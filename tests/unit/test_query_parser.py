@@ -34,7 +34,17 @@ from inboxhub.domain.search_query import (
         ("from:alice", Term("alice", "from")),
         ('subject:"status update"', Phrase("status update", "subject")),
         ("filename:pdf", Term("pdf", "attachment")),
-        ("cc:bob", Term("bob", "to")),
+        ("cc:bob", Term("bob", "cc")),
+        ("bcc:bob", Term("bob", "bcc")),
+        ("to:bob", Term("bob", "to")),  # any recipient, as in Gmail
+        ("from:Alice@Example.com", Filter("from_address", "alice@example.com")),
+        ('cc:"<bob@x.org>"', Filter("cc_address", "bob@x.org")),
+        ("to:(a@x.org OR b)", Or((Filter("to_address", "a@x.org"), Term("b", "to")))),
+        ("alice@example.com", Term("alice@example.com")),  # anywhere: a phrase
+        ("from:ali*", Term("ali", "from", prefix=True)),
+        ("a AND b", And((Term("a"), Term("b")))),
+        ("(a AND b) OR c", Or((And((Term("a"), Term("b"))), Term("c")))),
+        ("a and b", And((Term("a"), Term("and"), Term("b")))),
         ("from:(alice OR bob)", Or((Term("alice", "from"), Term("bob", "from")))),
         ("{a b c}", Or((Term("a"), Term("b"), Term("c")))),
         ("invo*", Term("invo", prefix=True)),
@@ -58,6 +68,10 @@ def test_queries_parse_into_trees(query: str, tree: object) -> None:
         ("OR a", 0),
         ("from: alice", 0),
         ("{a (b}", 5),  # the brace that closes nothing open
+        ("AND a", 0),
+        ("a AND", 2),
+        ("(a AND) b", 3),
+        ("a OR AND b", 2),
         ("a" * 2001, 2000),
     ],
 )
@@ -79,6 +93,11 @@ NOW = datetime(2024, 6, 15, 12, 0, tzinfo=UTC)
         ("is:starred", Filter("flagged", True)),
         ("before:2024/01/31", Filter("before", datetime(2024, 1, 31, tzinfo=UTC))),
         ("after:2024-1-5", Filter("after", datetime(2024, 1, 5, tzinfo=UTC))),
+        ("before:01/31/2024", Filter("before", datetime(2024, 1, 31, tzinfo=UTC))),
+        ("after:1704067200", Filter("after", datetime(2024, 1, 1, tzinfo=UTC))),
+        ("older:2024/1/2", Filter("before", datetime(2024, 1, 2, tzinfo=UTC))),
+        ("newer:2024/1/2", Filter("after", datetime(2024, 1, 2, tzinfo=UTC))),
+        ("size:2M", Filter("larger", 2 * 1024 * 1024)),
         ("older_than:7d", Filter("before", NOW - timedelta(days=7))),
         ("newer_than:2m", Filter("after", NOW - timedelta(days=60))),
         ("larger:5M", Filter("larger", 5 * 1024 * 1024)),
@@ -142,12 +161,18 @@ def test_filters_with_values_gmail_does_not_know_say_where(query: str, position:
     assert caught.value.extra["position"] == position
 
 
-def test_mailbox_names_resolve_to_ids_anywhere_in_the_tree() -> None:
-    tree = parse_query("in:work OR -in:Archive in:nowhere", now=NOW)
+def test_in_names_a_mailbox_or_a_label_anywhere_in_the_tree() -> None:
+    tree = parse_query("in:work OR -in:Archive in:Sent_Items", now=NOW)
     resolved = resolve_mailboxes(tree, {"work": "mb1", "archive": "mb2"})
     assert resolved == And(
         (
-            Or((Filter("mailbox", "mb1"), Not(Filter("mailbox", "mb2")))),
-            Filter("mailbox", ""),
+            Or(
+                (
+                    Or((Filter("mailbox", "mb1"), Filter("label", "work"))),
+                    Not(Or((Filter("mailbox", "mb2"), Filter("label", "archive")))),
+                )
+            ),
+            Filter("label", "sent-items"),  # no such mailbox: Gmail's in:<label>
         )
     )
+    assert resolve_mailboxes(parse_query("in:anywhere x"), {}) == And((MatchAll(), Term("x")))

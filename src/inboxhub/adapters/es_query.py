@@ -9,7 +9,10 @@ The meaning is that of the embedded adapter (``fts_query.py``), leaf by leaf:
 
 * Every user word or phrase is the *text* of a ``match`` / ``match_phrase`` (or, for
   ``word*``, ``match_bool_prefix``) query, which the server analyses; nothing typed
-  in the search box is ever query syntax (no ``query_string``). A word that the
+  in the search box is ever query syntax (no ``query_string``). Text, stored and
+  searched, is in NFC (a decomposed ``é`` is the precomposed one), and the analyzer
+  folds letters as the FTS5 adapter does (``domain/folding.py``: ``asciifolding``,
+  with a ``mapping`` char filter for the little it lacks) and lowers them. A word that the
   index splits into several tokens (``zoe@hr.example.net``, ``budget-2024``) is a
   phrase of them, exactly as an FTS5 string literal is.
 * A word with no letter or digit constrains nothing (FTS5's tokenizer would see no
@@ -27,7 +30,6 @@ caller's mailboxes, whatever the query says (routing alone is never trusted).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -35,8 +37,10 @@ from typing import Any
 
 from inboxhub.adapters.search_fts import MAX_BODY
 from inboxhub.domain.errors import InvalidInput
+from inboxhub.domain.folding import FOLD_VERSION, char_filter_mappings, normalise
 from inboxhub.domain.models import SearchDocument
 from inboxhub.domain.search_query import (
+    ADDRESS_FILTERS,
     And,
     Filter,
     MatchAll,
@@ -45,7 +49,9 @@ from inboxhub.domain.search_query import (
     Or,
     Phrase,
     Term,
+    exact_address_key,
     index_values,
+    is_address,
 )
 
 Query = dict[str, Any]
@@ -67,11 +73,16 @@ MAPPINGS: Query = {
         "sort_date": {"type": "date"},
         "subject": TEXT,
         "from": TEXT,
-        "to": LONG_TEXT,
+        "to": LONG_TEXT,  # every recipient
+        "cc": TEXT,
+        "bcc": TEXT,
         "body": LONG_TEXT,
         "attachment": TEXT,
+        # search_query.addresses_in of from, to, cc, bcc: exact addresses
         "from_address": ADDRESS,
         "to_address": ADDRESS,
+        "cc_address": ADDRESS,
+        "bcc_address": ADDRESS,
         "has_attachment": {"type": "boolean"},
         "seen": {"type": "boolean"},
         "flagged": {"type": "boolean"},
@@ -86,27 +97,47 @@ MAPPINGS: Query = {
 }
 # Fields added after indices were first made: ``put_mapping`` adds them to an index
 # made before (adding a field is allowed; the template only shapes new indices).
-ADDED_FIELDS = ("labels", "list_ids", "delivered_to")
+ADDED_FIELDS = ("labels", "list_ids", "delivered_to", "cc", "bcc", "cc_address", "bcc_address")
 # Filter name → the keyword field holding its keys.
 KEYED_FILTERS = {"label": "labels", "list": "list_ids", "delivered_to": "delivered_to"}
-# Words as FTS5's unicode61 tokenizer makes them (split on white space, punctuation
-# and symbols), folded by lowercase + asciifolding (analysis-icu's icu_folding would
-# fold more scripts, but that plugin is not on every cluster). The normalizer folds
-# the exact addresses the same way.
+# Words as FTS5's unicode61 tokenizer makes them (split on white space, punctuation,
+# symbols and the invisible format characters), folded as the FTS5 adapter folds them
+# (domain/folding.py): the char filter for what asciifolding lacks (final sigma, µ…),
+# asciifolding (before lowercase, so that "İ" is "i" and not "i" + a combining dot),
+# lowercase (analysis-icu's icu_folding would fold more scripts, but that plugin is
+# not on every cluster). The normalizer folds the exact addresses the same way.
+# Format characters (Unicode's Cf) mail carries: soft hyphen, zero-width space and
+# joiners, direction marks and embeddings, word joiner, byte order mark.
+INVISIBLE_SEPARATORS = [
+    "\u00ad",
+    *(chr(c) for c in range(0x200B, 0x2010)),
+    *(chr(c) for c in range(0x202A, 0x202F)),
+    "\u2060",
+    *(chr(c) for c in range(0x2066, 0x206A)),
+    "\ufeff",
+]
+FOLDING_FILTERS = ["asciifolding", "lowercase"]
 ANALYSIS: Query = {
+    "char_filter": {"fold": {"type": "mapping", "mappings": char_filter_mappings()}},
     "tokenizer": {
         "words": {
             "type": "char_group",
-            "tokenize_on_chars": ["whitespace", "punctuation", "symbol"],
+            "tokenize_on_chars": ["whitespace", "punctuation", "symbol", *INVISIBLE_SEPARATORS],
         }
     },
-    "normalizer": {"folded": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+    "normalizer": {
+        "folded": {"type": "custom", "char_filter": ["fold"], "filter": FOLDING_FILTERS}
+    },
     "analyzer": {
-        "folding": {"type": "custom", "tokenizer": "words", "filter": ["lowercase", "asciifolding"]}
+        "folding": {
+            "type": "custom",
+            "char_filter": ["fold"],
+            "tokenizer": "words",
+            "filter": FOLDING_FILTERS,
+        }
     },
 }
 TEMPLATE_PRIORITY = 200  # above the stack's built-in templates, which match *
-_ADDRESS = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+")
 
 
 def index_template(index: str, shards: int, replicas: int) -> Query:
@@ -122,7 +153,7 @@ def index_template(index: str, shards: int, replicas: int) -> Query:
         "index_patterns": [index],
         "priority": TEMPLATE_PRIORITY,
         "template": {"settings": {"index": settings}, "mappings": MAPPINGS},
-        "_meta": {"managed_by": "inboxhub"},
+        "_meta": {"managed_by": "inboxhub", "fold": FOLD_VERSION},
     }
 
 
@@ -138,13 +169,17 @@ def source(doc: SearchDocument) -> Query:
         "tenant_id": doc.tenant_id,
         "mailbox_id": doc.mailbox_id,
         "sort_date": doc.sort_date.astimezone(UTC).isoformat(),
-        "subject": doc.subject,
-        "from": doc.from_text,
-        "to": doc.to_text,
-        "body": doc.body[:MAX_BODY],
-        "attachment": doc.attachment_names,
-        "from_address": sorted({a.lower() for a in _ADDRESS.findall(doc.from_text)}),
-        "to_address": sorted({a.lower() for a in _ADDRESS.findall(doc.to_text)}),
+        "subject": normalise(doc.subject),
+        "from": normalise(doc.from_text),
+        "to": normalise(doc.to_text),
+        "cc": normalise(doc.cc_text),
+        "bcc": normalise(doc.bcc_text),
+        "body": normalise(doc.body[:MAX_BODY]),
+        "attachment": normalise(doc.attachment_names),
+        "from_address": index_values("from_address", [doc.from_text]),
+        "to_address": index_values("to_address", [doc.to_text]),
+        "cc_address": index_values("cc_address", [doc.cc_text]),
+        "bcc_address": index_values("bcc_address", [doc.bcc_text]),
         "has_attachment": doc.has_attachments,
         "seen": doc.seen,
         "flagged": doc.flagged,
@@ -159,10 +194,19 @@ def source(doc: SearchDocument) -> Query:
 
 # ---------------------------------------------------------------- queries
 
-# The AST's text fields are the index's field names.
+# The AST's text fields are the index's field names; a word without a field may be
+# in any of these (cc and bcc are in "to" as well).
 TEXT_FIELDS = ("subject", "from", "to", "body", "attachment")
 # Relevance weights per field, as ``search_fts.WEIGHTS`` gives FTS5's bm25.
-WEIGHTS = {"subject": 10.0, "from": 5.0, "to": 3.0, "body": 1.0, "attachment": 4.0}
+WEIGHTS = {
+    "subject": 10.0,
+    "from": 5.0,
+    "to": 3.0,
+    "cc": 3.0,
+    "bcc": 3.0,
+    "body": 1.0,
+    "attachment": 4.0,
+}
 # Keyword fields holding each exact address (lower case) of the address fields.
 ADDRESS_KEYWORDS = {"from": "from_address", "to": "to_address"}
 # ``hr.exam*`` (a prefix after other words) is a match_phrase_prefix, whose last word
@@ -198,15 +242,16 @@ HIGHLIGHT: Query = {
 SENDER_DOMAINS = 20
 
 _SEPARATORS = ("Z", "P", "S")  # Unicode categories the index tokenizer splits on
+_INVISIBLE = frozenset(INVISIBLE_SEPARATORS)
 
 
 def words(text: str) -> list[str]:
     """The words the index's tokenizer makes of ``text`` (before folding): runs of
-    characters that are not white space, punctuation or symbols."""
+    characters that are not white space, punctuation, symbols or invisible."""
     out: list[str] = []
     current: list[str] = []
     for ch in text:
-        if ch.isspace() or unicodedata.category(ch)[0] in _SEPARATORS:
+        if ch.isspace() or unicodedata.category(ch)[0] in _SEPARATORS or ch in _INVISIBLE:
             if current:
                 out.append("".join(current))
                 current = []
@@ -217,24 +262,20 @@ def words(text: str) -> list[str]:
     return out
 
 
-def _is_address(text: str) -> bool:
-    local, at, domain = text.partition("@")
-    return bool(at and local and "." in domain) and not any(c in text for c in ' <>,;"')
-
-
 def _field_clause(node: Term | Phrase, field: str) -> Query:
     boost = WEIGHTS[field]
+    text = normalise(node.text)
     if isinstance(node, Term) and node.prefix:
         if len(words(node.text)) <= 1:
             # The analysed word as a prefix query: every term it begins, no limit.
-            spec = {"query": node.text, "operator": "and", "boost": boost}
+            spec = {"query": text, "operator": "and", "boost": boost}
             return {"match_bool_prefix": {field: spec}}
-        spec = {"query": node.text, "max_expansions": PHRASE_PREFIX_EXPANSIONS, "boost": boost}
+        spec = {"query": text, "max_expansions": PHRASE_PREFIX_EXPANSIONS, "boost": boost}
         return {"match_phrase_prefix": {field: spec}}
-    if len(words(node.text)) == 1:
+    if len(words(text)) == 1:
         # One word: a term query, as match_phrase would become (and cheaper to plan).
-        return {"match": {field: {"query": node.text, "operator": "and", "boost": boost}}}
-    return {"match_phrase": {field: {"query": node.text, "boost": boost}}}
+        return {"match": {field: {"query": text, "operator": "and", "boost": boost}}}
+    return {"match_phrase": {field: {"query": text, "boost": boost}}}
 
 
 def _leaf(node: Term | Phrase) -> Query:
@@ -244,11 +285,12 @@ def _leaf(node: Term | Phrase) -> Query:
     if any(f not in WEIGHTS for f in fields):
         raise InvalidInput(f"search field {node.field!r} cannot be compiled here")
     clauses = [_field_clause(node, f) for f in fields]
-    if isinstance(node, Term) and not node.prefix and _is_address(node.text):
+    if isinstance(node, Term) and not node.prefix and is_address(node.text):
         # The exact address ranks above the same words elsewhere; it never widens
         # the match (its words form the phrase above), so results stay the same.
+        key = exact_address_key(node.text)
         clauses += [
-            {"term": {ADDRESS_KEYWORDS[f]: {"value": node.text.lower(), "boost": WEIGHTS[f]}}}
+            {"term": {ADDRESS_KEYWORDS[f]: {"value": key, "boost": WEIGHTS[f]}}}
             for f in fields
             if f in ADDRESS_KEYWORDS
         ]
@@ -285,6 +327,8 @@ def filter_clause(node: Filter) -> Query:
         return {"term": {"mailbox_id" if name == "mailbox" else "message_id": str(value)}}
     if name in KEYED_FILTERS:
         return {"term": {KEYED_FILTERS[name]: str(value)}}
+    if name in ADDRESS_FILTERS:  # the keyword field of the same name
+        return {"term": {name: str(value)}}
     # "in" must have been resolved to "mailbox" first (search_query.resolve_mailboxes)
     raise InvalidInput(f"search filter {name!r} cannot be compiled here")
 

@@ -2,12 +2,13 @@
 
 Every user word becomes an FTS5 string literal (double quotes, inner quotes doubled),
 so nothing typed in the search box can inject FTS5 syntax such as NEAR, column
-filters or bare operators. FTS5's NOT is binary (``a NOT b``), so a negation can be
+filters or bare operators; it is folded (``domain/folding.py``) as the indexed text
+was. FTS5's NOT is binary (``a NOT b``), so a negation can be
 compiled only beside something positive; a query that is nothing but negations (or
 negations under OR) is compiled instead into SQL over ``docs`` with one MATCH
 sub-query per word (``compile_where``). Filters (``has:``, ``is:``, dates, sizes) are
-conditions on ``docs`` columns (``label:``, ``list:``, ``deliveredto:`` on its
-``doc_values`` rows); at the top level they are split off
+conditions on ``docs`` columns (``label:``, ``list:``, ``deliveredto:`` and exact
+addresses on its ``doc_values`` rows); at the top level they are split off
 (``split_filters``) so the words beside them are still ranked.
 """
 
@@ -17,12 +18,25 @@ from datetime import datetime
 
 from inboxhub.adapters.docs_sqlite import sort_key
 from inboxhub.domain.errors import InvalidInput
-from inboxhub.domain.search_query import And, Filter, MatchAll, Node, Not, Or, Phrase, Term
+from inboxhub.domain.folding import fold
+from inboxhub.domain.search_query import (
+    ADDRESS_FILTERS,
+    And,
+    Filter,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Phrase,
+    Term,
+)
 
 COLUMNS = {
     "subject": "subject",
     "from": "from_text",
-    "to": "to_text",
+    "to": "to_text",  # every recipient
+    "cc": "cc_text",
+    "bcc": "bcc_text",
     "body": "body",
     "attachment": "attachment_names",
 }
@@ -32,7 +46,7 @@ EVERYTHING = ""  # compiles to "no text constraint"
 def _leaf(node: Term | Phrase) -> str:
     if not any(ch.isalnum() for ch in node.text):
         return EVERYTHING  # punctuation only: the tokenizer would see no word
-    literal = '"' + node.text.replace('"', '""') + '"'
+    literal = '"' + fold(node.text).replace('"', '""') + '"'
     if isinstance(node, Term) and node.prefix:
         literal += " *"
     return f"{COLUMNS[node.field]} : {literal}" if node.field else literal
@@ -85,11 +99,10 @@ FILTER_SQL = {
     "mailbox": "d.mailbox_id = ?",
     "message_id": "d.message_id = ?",
     # one key per row of doc_values (search_fts), held as search_query.index_values
-    "label": "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'label' AND value = ?)",
-    "list": "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'list' AND value = ?)",
-    "delivered_to": (
-        "d.rowid IN (SELECT doc FROM doc_values WHERE kind = 'delivered_to' AND value = ?)"
-    ),
+    **{
+        kind: f"d.rowid IN (SELECT doc FROM doc_values WHERE kind = '{kind}' AND value = ?)"
+        for kind in ("label", "list", "delivered_to", *ADDRESS_FILTERS)
+    },
 }
 
 
@@ -100,14 +113,19 @@ def _filter(node: Filter) -> tuple[str, list[object]]:
     return FILTER_SQL[node.name], [value]
 
 
-def split_filters(node: Node) -> tuple[Node, list[Filter]]:
-    """The filters that constrain the whole query (top level), apart from its text, so
-    the text can still be ranked by FTS5 while the filters go to SQL."""
-    if isinstance(node, Filter):
+def _is_filter(node: Node) -> bool:
+    return isinstance(node, Filter) or (isinstance(node, Not) and isinstance(node.child, Filter))
+
+
+def split_filters(node: Node) -> tuple[Node, list[Node]]:
+    """The filters (and negated filters, such as the trash left out of a search:
+    ``domain.labels.scope_trash``) that constrain the whole query (top level), apart
+    from its text, so the text can still be ranked by FTS5 while they go to SQL."""
+    if _is_filter(node):
         return MatchAll(), [node]
     if isinstance(node, And):
-        filters = [c for c in node.children if isinstance(c, Filter)]
-        rest = [c for c in node.children if not isinstance(c, Filter)]
+        filters = [c for c in node.children if _is_filter(c)]
+        rest = [c for c in node.children if not _is_filter(c)]
         if not rest:
             return MatchAll(), filters
         return (rest[0] if len(rest) == 1 else And(tuple(rest))), filters

@@ -4,9 +4,10 @@ One index, ``<prefix>-emails``, shared by every tenant, made at first use from a
 index template (``put_index_template``, idempotent; a changed template applies to
 indices made after it). New fields reach an index made before them by
 ``put_mapping`` at first use (``es_query.ADDED_FIELDS``: ``labels``, ``list_ids``,
-``delivered_to``), so an old index keeps working and its emails simply have no
-values until indexed again; any other mapping change means a new index and a
-reindex.
+``delivered_to``, ``cc``, ``bcc``, ``cc_address``, ``bcc_address``), so an old index
+keeps working and its emails simply have no values until indexed again; any other
+mapping or analysis change (the folding char filter came with ``cc:``) applies to a
+new index, and an old one keeps its analysis until reindexed.
 
 Tenancy (DESIGN §5): every write, get and search carries ``routing=<tenant_id>``, so
 one tenant lives on one shard (exact facet counts, one shard per search), and every
@@ -15,14 +16,16 @@ share a shard). A document's ``_id`` is ``<tenant_id>/<email id>`` (tenant ids n
 contain ``/``), so two tenants may hold the same email id. No alias per tenant: it
 would add cluster state per tenant and guard nothing the mandatory filter does not.
 
-Analysis mirrors the embedded adapter's FTS5 ``unicode61 remove_diacritics 2``
-tokenizer so that the same queries find the same emails: text is split on white
-space, punctuation and symbols (``char_group``), then ``lowercase`` and
-``asciifolding`` ("resume" finds "Résumé"; ICU folding would be better but the
-analysis-icu plugin is not on every cluster). An address ``Zoë <zoe@hr.example.net>``
-is thus the words ``zoe hr example net``: found by the whole address (a phrase),
-the local part, the domain or the display name; each exact address is also a
-lower-case keyword (``from_address``, ``to_address``) that ranks exact matches first.
+Analysis mirrors the embedded adapter so that the same queries find the same
+emails: text (in NFC) is split as FTS5's ``unicode61`` tokenizer splits it (white
+space, punctuation, symbols, invisible format characters: ``char_group``), and folded
+by the table both adapters share (``domain/folding.py``: ``asciifolding`` and a small
+``mapping`` char filter for what it lacks, then ``lowercase``), so "resume" finds
+"Résumé", "soren" "Søren" and "strasse" "Straße" on both. An address ``Zoë
+<zoe@hr.example.net>`` is thus the words ``zoe hr example net``: found by the whole
+address (a phrase), the local part, the domain or the display name; each exact
+address is also a folded keyword (``from_address``, ``to_address``, ``cc_address``,
+``bcc_address``) that ``from:zoe@hr.example.net`` and the like match exactly.
 
 ``index_many`` sends ``_bulk`` requests (at most ``chunk_docs`` documents and about
 ``chunk_bytes`` each, ``concurrency`` at a time) with ``refresh=wait_for`` by default,
@@ -33,8 +36,6 @@ any other failure, or one still failing, raises ``BulkFailed``.
 Pages: newest-first pages are keyset pages (``search_after`` on date and id), as deep
 as wanted; relevance pages go by offset, as in the embedded adapter, and end at the
 server's ``index.max_result_window`` (10,000 hits; see ``es_query.MAX_WINDOW``).
-Known difference from FTS5: ``asciifolding`` also folds ``ß`` to ``ss``, ``æ`` to
-``ae`` and the like, so "strasse" finds "Straße" here and not in the embedded index.
 
 OpenSearch: elasticsearch-py 8 refuses to talk to non-Elastic servers, so
 ``opensearch://`` needs opensearch-py. Every request here is a plain body (``body=``)
@@ -55,7 +56,7 @@ from inboxhub.adapters import es_query
 from inboxhub.adapters.url_options import flag, query_options
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
-from inboxhub.domain.search_query import Node
+from inboxhub.domain.search_query import TOTAL_CAP, Node
 from inboxhub.domain.tokens import BAD_CURSOR, decode_token, encode_token
 
 Doc = dict[str, Any]
@@ -246,7 +247,7 @@ class ElasticSearchIndex:
         shards: int = 1,
         replicas: int = 1,
         refresh: str = "wait_for",
-        track_total_hits: bool | int = True,
+        track_total_hits: bool | int = TOTAL_CAP,
         chunk_docs: int = 500,
         chunk_bytes: int = 10 * 1024 * 1024,
         concurrency: int = 2,
@@ -272,7 +273,8 @@ class ElasticSearchIndex:
         ``elasticsearchs://`` / ``https://`` for TLS, ``http://``, ``opensearch(s)://``).
         Query settings: ``index_prefix``, ``username``, ``password``, ``api_key``,
         ``shards``, ``replicas``, ``refresh`` (``wait_for``; ``true``; ``false``, for
-        bulk loads that refresh the index themselves), ``track_total_hits``,
+        bulk loads that refresh the index themselves), ``track_total_hits`` (totals
+        exact up to it: 10,000 by default, as ``search_query.TOTAL_CAP``),
         ``chunk_docs``, ``concurrency``, ``request_timeout``, ``verify_certs``,
         ``ca_certs``; keyword ``options`` win over the URL (and may be any
         ``__init__`` setting)."""
@@ -426,9 +428,11 @@ class ElasticSearchIndex:
         if len(found) > limit:
             after = offset + limit if order == "relevance" else found[limit - 1]["sort"]
             next_cursor = _encode_cursor(order, after)
+        total = response["hits"]["total"]
         return SearchPage(
             hits=hits,
-            total=int(response["hits"]["total"]["value"]),
+            total=int(total["value"]),
+            total_exact=total.get("relation", "eq") == "eq",
             next_cursor=next_cursor,
             facets=es_query.read_facets(response.get("aggregations", {})) if facets else {},
         )

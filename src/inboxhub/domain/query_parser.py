@@ -3,18 +3,28 @@
 A tokenizer and a recursive-descent parser with Gmail's grammar::
 
     query    := conj
-    conj     := disj { disj }               implicit AND between neighbours
+    conj     := disj { ["AND"] disj }       AND between neighbours, said or not
     disj     := unary { "OR" unary }         OR binds tighter: a b OR c = a AND (b OR c)
     unary    := "-" unary | primary
     primary  := "(" conj ")" | "{" unary* "}" | OPERATOR ":" value | PHRASE | WORD
-    value    := PHRASE | WORD | "(" conj ")"
+    value    := PHRASE | WORD | "(" conj ")" | "{" unary* "}"
 
-``{a b}`` means ``a OR b`` (Gmail). ``OR`` is an operator only in upper case. An
-``word:value`` whose operator is not known is plain text, as in Gmail. Besides the
-text fields, ``has: is: in: before: after: older_than: newer_than: larger:
-smaller: rfc822msgid: label: list: deliveredto:`` become ``Filter`` nodes with Gmail's
-meaning (``in:`` names a mailbox; the API resolves it to an id with
-``search_query.resolve_mailboxes``):
+``{a b}`` means ``a OR b`` (Gmail). ``OR`` and ``AND`` are operators only in upper
+case. An ``word:value`` whose operator is not known is plain text, as in Gmail.
+Text fields: ``from: to: cc: bcc: subject: body: filename:`` (``to:`` is any
+recipient, as in Gmail); a whole address in an address field is exact (see
+``search_query``). Besides the text fields, ``has: is: in: before: after:
+older_than: newer_than: older: newer: larger: smaller: size: rfc822msgid: label:
+list: deliveredto:`` become ``Filter`` nodes with Gmail's meaning (``in:`` names a
+mailbox or a label; the API resolves it with ``search_query.resolve_mailboxes``):
+
+* ``before:`` / ``after:`` (``older:`` / ``newer:``) — a day, ``2024/01/31``,
+  ``2024-01-31`` or ``01/31/2024``, in UTC (``before`` excludes it, ``after``
+  includes it), or seconds since 1970 (``after:1704067200``).
+* ``older_than:`` / ``newer_than:`` — an age before the query's ``now``: ``7d``,
+  ``2m`` (months of 30 days), ``1y`` (365 days).
+* ``larger:`` (``size:``) / ``smaller:`` — bytes of the raw message; ``K`` and ``M``
+  are 1,024 and 1,048,576.
 
 * ``label:NAME`` — the provider's folder (IMAP, Graph, EWS) or Gmail label of that
   whole name, case-insensitive, ``-``, ``_`` and spaces alike (``label:my-label``
@@ -36,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 
 from inboxhub.domain.errors import InvalidQuery
 from inboxhub.domain.search_query import (
+    ADDRESS_FIELDS,
     And,
     Filter,
     MatchAll,
@@ -45,6 +56,8 @@ from inboxhub.domain.search_query import (
     Phrase,
     Term,
     address_key,
+    exact_address_key,
+    is_address,
     label_key,
     list_key,
 )
@@ -52,8 +65,8 @@ from inboxhub.domain.search_query import (
 FIELDS = {
     "from": "from",
     "to": "to",
-    "cc": "to",
-    "bcc": "to",
+    "cc": "cc",
+    "bcc": "bcc",
     "subject": "subject",
     "body": "body",
     "filename": "attachment",
@@ -66,7 +79,10 @@ FILTERS = {
     "after",
     "older_than",
     "newer_than",
+    "older",
+    "newer",
     "larger",
+    "size",
     "smaller",
     "rfc822msgid",
     "label",
@@ -85,7 +101,7 @@ _SPECIAL = set('(){}"')
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # WORD, PHRASE, OP (operator name), LPAREN, RPAREN, LBRACE, RBRACE, MINUS, OR
+    kind: str  # WORD, PHRASE, OP (operator name), LPAREN, RPAREN, LBRACE, RBRACE, MINUS, OR, AND
     text: str
     pos: int
 
@@ -124,8 +140,8 @@ def tokenize(q: str) -> list[Token]:
                 tokens.append(Token("OP", name.lower(), i))
                 if rest:
                     tokens.append(Token("WORD", rest, i + len(name) + 1))
-            elif word == "OR":
-                tokens.append(Token("OR", word, i))
+            elif word in ("OR", "AND"):
+                tokens.append(Token(word, word, i))
             elif word:
                 tokens.append(Token("WORD", word, i))
             else:  # a lone special character
@@ -154,14 +170,24 @@ class _Parser:
         while (t := self.peek()) is not None and t.kind != closer:
             if t.kind in ("RPAREN", "RBRACE"):
                 raise InvalidQuery(f"unbalanced {t.text!r}", position=t.pos)
+            if t.kind == "AND":
+                self.take()
+                if not parts or self._ends_operand():
+                    raise InvalidQuery("AND needs something on both sides", position=t.pos)
+                continue
             parts.append(self.disj())
         return _and(parts)
+
+    def _ends_operand(self) -> bool:
+        """Whether nothing that could be an operand comes next."""
+        t = self.peek()
+        return t is None or t.kind in ("RPAREN", "RBRACE", "OR", "AND")
 
     def disj(self) -> Node:
         options = [self.unary()]
         while (t := self.peek()) is not None and t.kind == "OR":
             self.take()
-            if self.peek() is None or self.peek().kind in ("RPAREN", "RBRACE", "OR"):  # type: ignore[union-attr]
+            if self._ends_operand():
                 raise InvalidQuery("OR needs something on both sides", position=t.pos)
             options.append(self.unary())
         return options[0] if len(options) == 1 else Or(tuple(options))
@@ -179,8 +205,10 @@ class _Parser:
 
     def group(self, opener: Token, closer: str) -> list[Node]:
         nodes: list[Node] = []
+        if closer == "RPAREN":
+            nodes.append(self.conj(closer))
         while (t := self.peek()) is not None and t.kind != closer:
-            nodes.append(self.disj() if closer == "RPAREN" else self.unary())
+            nodes.append(self.unary())
         if self.peek() is None:
             raise InvalidQuery(f"unclosed {opener.text!r}", position=opener.pos)
         self.take()
@@ -191,8 +219,7 @@ class _Parser:
         if t.kind == "LPAREN":
             return _and(self.group(t, "RPAREN"))
         if t.kind == "LBRACE":
-            nodes = self.group(t, "RBRACE")
-            return MatchAll() if not nodes else nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
+            return _any(self.group(t, "RBRACE"))
         if t.kind == "OP":
             return self.operator(t)
         if t.kind == "PHRASE":
@@ -212,11 +239,13 @@ class _Parser:
             return filter_node(op.text, value.text.strip(), value.pos, self.now)
         field = FIELDS[op.text]
         if value.kind == "PHRASE":
-            return Phrase(value.text, field)
+            return _with_field(Phrase(value.text), field)
         if value.kind == "WORD":
             return _word(value.text, field)
         if value.kind == "LPAREN":
             return _with_field(_and(self.group(value, "RPAREN")), field)
+        if value.kind == "LBRACE":  # from:{alice bob}: either of them
+            return _with_field(_any(self.group(value, "RBRACE")), field)
         raise InvalidQuery(f"{op.text}: needs a value", position=op.pos)
 
 
@@ -226,14 +255,37 @@ IS_VALUES = {
     "starred": ("flagged", True),
 }
 _DATE = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_EPOCH = re.compile(r"^\d{9,11}$")
 _AGE = re.compile(r"^(\d{1,5})([dmy])$", re.I)
 _SIZE = re.compile(r"^(\d{1,12})([km]?)b?$", re.I)
 AGE_DAYS = {"d": 1, "m": 30, "y": 365}
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 * 1024}
 
 
+SYNONYMS = {"older": "before", "newer": "after", "size": "larger"}
+
+
+def _day(value: str) -> datetime | None:
+    """``2024/01/31``, ``2024-1-31`` or ``01/31/2024`` as midnight UTC, or seconds since
+    1970 as that moment; None if it is none of these (or no such day)."""
+    if _EPOCH.match(value):
+        return datetime.fromtimestamp(int(value), UTC)
+    if m := _DATE.match(value):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+    elif m := _US_DATE.match(value):
+        month, day, year = int(m[1]), int(m[2]), int(m[3])
+    else:
+        return None
+    try:
+        return datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
     """Gmail's meaning of ``op:value``; InvalidQuery (at the value) if it has none."""
+    op = SYNONYMS.get(op, op)
     low = value.lower()
     if op == "in":
         return Filter("in", value)
@@ -253,12 +305,7 @@ def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
             return Filter(*IS_VALUES[low])
         raise InvalidQuery(f"is: knows {', '.join(IS_VALUES)}, not {value!r}", position=pos)
     if op in ("before", "after"):
-        m = _DATE.match(value)
-        try:
-            day = datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC) if m else None
-        except ValueError:
-            day = None
-        if day is None:
+        if (day := _day(value)) is None:
             raise InvalidQuery(f"{op}: wants a date like 2024/01/31, not {value!r}", position=pos)
         return Filter(op, day)
     if op in ("older_than", "newer_than"):
@@ -276,14 +323,22 @@ def filter_node(op: str, value: str, pos: int, now: datetime) -> Filter:
 def _word(text: str, field: str | None) -> Node:
     if text.endswith("*") and len(text) > 1:
         return Term(text.rstrip("*"), field, prefix=True)
-    return Term(text, field)
+    return _exact_address(Term(text, field))
+
+
+def _exact_address(node: Term | Phrase) -> Node:
+    """A whole address in an address field: that exact address (search_query)."""
+    if node.field in ADDRESS_FIELDS and is_address(node.text.strip()):
+        return Filter(f"{node.field}_address", exact_address_key(node.text))
+    return node
 
 
 def _with_field(node: Node, field: str) -> Node:
     if isinstance(node, Term):
-        return Term(node.text, field, node.prefix)
+        term = Term(node.text, field, node.prefix)
+        return term if node.prefix else _exact_address(term)
     if isinstance(node, Phrase):
-        return Phrase(node.text, field)
+        return _exact_address(Phrase(node.text, field))
     if isinstance(node, Not):
         return Not(_with_field(node.child, field))
     if isinstance(node, And):
@@ -291,6 +346,11 @@ def _with_field(node: Node, field: str) -> Node:
     if isinstance(node, Or):
         return Or(tuple(_with_field(c, field) for c in node.children))
     return node
+
+
+def _any(options: list[Node]) -> Node:
+    """Disjunction; nothing to choose from is the empty query (``{}``)."""
+    return MatchAll() if not options else options[0] if len(options) == 1 else Or(tuple(options))
 
 
 def _and(parts: list[Node]) -> Node:

@@ -1,9 +1,14 @@
 """The search query as an AST, independent of any search backend.
 
-Each backend compiles this tree (``adapters/search_fts.py`` to an FTS5 MATCH
-expression, later Elasticsearch to a bool query). The parser that builds it lives in
-``domain/query_parser.py``; the full Gmail operator set is a later issue, so the tree
-already carries fields and boolean structure.
+Each backend compiles this tree (``adapters/fts_query.py`` to an FTS5 MATCH
+expression and SQL, ``adapters/es_query.py`` to an Elasticsearch bool query). The
+parser that builds it lives in ``domain/query_parser.py``.
+
+Text fields: ``to`` is every recipient (To, Cc and Bcc, as Gmail's and notmuch's
+``to:``), ``cc`` and ``bcc`` only those of that header. A whole address in an
+address field (``from:alice@example.com``) is a ``Filter`` on the exact address
+(``from_address`` …), not the phrase of its words, which would also find
+``bob.alice@example.com``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from inboxhub.domain.folding import fold
+
 # Fields a Term or Phrase may be restricted to; None means "any text field".
-TEXT_FIELDS = ("subject", "from", "to", "body", "attachment")
+TEXT_FIELDS = ("subject", "from", "to", "cc", "bcc", "body", "attachment")
+# Fields holding addresses: ``Filter(f"{field}_address", address_key(a))`` is exact.
+ADDRESS_FIELDS = ("from", "to", "cc", "bcc")
+ADDRESS_FILTERS = tuple(f"{f}_address" for f in ADDRESS_FIELDS)
+# Gmail's in:anywhere: every mailbox and label.
+ANYWHERE = "anywhere"
+# Search totals are exact up to this many hits (issue 5), as Elasticsearch counts by
+# default: counting every one of 80,000 matches would cost more than the page.
+TOTAL_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,9 @@ class Filter:
     # has_attachment, seen, flagged (bool); before, after (datetime); larger, smaller
     # (int); in (a mailbox name as typed, until resolve_mailboxes makes it) mailbox (an
     # id); message_id (str, without angle brackets); label (label_key of a name), list
-    # (list_key of a list id or address), delivered_to (address_key of an address): the
-    # index holds index_values() of a document's values, so these match by equality.
+    # (list_key of a list id or address), delivered_to, from_address, to_address,
+    # cc_address, bcc_address (address_key of an address): the index holds
+    # index_values() of a document's values, so these match by equality.
     name: str
     value: bool | int | datetime | str
 
@@ -70,6 +86,7 @@ class Filter:
 Node = Term | Phrase | Not | And | Or | MatchAll | Filter
 
 _LABEL_SEPARATORS = re.compile(r"[\s_-]+")
+_ADDRESS = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+")
 
 
 def label_key(name: str) -> str:
@@ -81,6 +98,27 @@ def label_key(name: str) -> str:
 def address_key(address: str) -> str:
     """An address as ``deliveredto:`` compares it: lower case, without ``<>``."""
     return address.strip().strip("<>").strip().lower()
+
+
+def is_address(text: str) -> bool:
+    """Whether ``text`` is one whole address (``local@domain.tld``)."""
+    local, at, domain = text.strip("<>").rpartition("@")
+    return (
+        bool(at and local and "." in domain.strip("."))
+        and _ADDRESS.fullmatch(text.strip("<>")) is not None
+    )
+
+
+def exact_address_key(address: str) -> str:
+    """An address as ``from:a@x.org`` (and ``to:``, ``cc:``, ``bcc:``) compares it:
+    ``address_key``, folded as search folds words (``zoë@x.org`` is ``zoe@x.org``)."""
+    return fold(address_key(address).strip(".")).lower()
+
+
+def addresses_in(text: str) -> list[str]:
+    """The addresses of an address field's text (``Zoë <zoe@x.org> b@y.org``), each
+    as ``exact_address_key`` makes it."""
+    return [exact_address_key(a) for a in _ADDRESS.findall(text)]
 
 
 def list_key(value: str) -> str:
@@ -101,26 +139,42 @@ def list_id_keys(list_id: str) -> list[str]:
 
 def index_values(name: str, values: Iterable[str]) -> list[str]:
     """The keys an index stores for a document's ``values`` of filter ``name``
-    (``label``, ``list``, ``delivered_to``): ``Filter(name, key)`` matches a document
-    holding ``key``. Sorted and without duplicates or empty keys."""
+    (``label``, ``list``, ``delivered_to``; ``from_address`` … of the field's text):
+    ``Filter(name, key)`` matches a document holding ``key``. Sorted and without
+    duplicates or empty keys."""
     if name == "label":
         keys = {label_key(v) for v in values}
     elif name == "list":
         keys = {k for v in values for k in list_id_keys(v)}
     elif name == "delivered_to":
         keys = {address_key(v) for v in values}
+    elif name in ADDRESS_FILTERS:
+        keys = {k for v in values for k in addresses_in(v)}
     else:
         raise ValueError(f"no index values for filter {name!r}")
     return sorted(k for k in keys if k)
 
 
 def resolve_mailboxes(node: Node, ids_by_name: dict[str, str]) -> Node:
-    """``in:<name>`` → the mailbox's id (names compared case-insensitively); a name the
-    caller has no mailbox for matches nothing, as in Gmail."""
+    """``in:<name>``, with Gmail's meaning: the mailbox of that name, or mail under the
+    label or folder of that name (``in:inbox``, ``in:sent``, ``in:Projects``, as
+    ``label:``); ``in:anywhere`` is everything. Names compare as labels do
+    (``in:old_archive`` is the mailbox "Old Archive"). A name that is neither matches
+    nothing."""
+    by_key = {label_key(name): id for name, id in ids_by_name.items()}
+    return _resolve(node, by_key)
+
+
+def _resolve(node: Node, ids_by_key: dict[str, str]) -> Node:
     if isinstance(node, Filter) and node.name == "in":
-        return Filter("mailbox", ids_by_name.get(str(node.value).casefold(), ""))
+        key = label_key(str(node.value))
+        if key == ANYWHERE:
+            return MatchAll()
+        label = Filter("label", key)
+        mailbox_id = ids_by_key.get(key)
+        return label if mailbox_id is None else Or((Filter("mailbox", mailbox_id), label))
     if isinstance(node, Not):
-        return Not(resolve_mailboxes(node.child, ids_by_name))
+        return Not(_resolve(node.child, ids_by_key))
     if isinstance(node, And | Or):
-        return type(node)(tuple(resolve_mailboxes(c, ids_by_name) for c in node.children))
+        return type(node)(tuple(_resolve(c, ids_by_key) for c in node.children))
     return node
