@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
-# Debian packages the tests need (Dovecot for IMAP); needs root, as on CI.
+# Debian packages the tests need (Dovecot for IMAP, notmuch for the search comparison); needs root, as on CI.
 DEBIAN_INSTALL := DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y -qq "$$0" >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq "$$0")'
 
 .PHONY: run test test-distributed lint bench fuzz clean
