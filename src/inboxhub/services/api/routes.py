@@ -81,11 +81,8 @@ class EmailApi:
 
     async def mailbox_ids(self, principal: Principal, mailbox_id: str | None) -> list[str]:
         """The mailboxes this caller may read, narrowed to ``mailbox_id`` if given."""
-        if mailbox_id is not None:
-            if await self.directory.get_mailbox(principal.tenant_id, mailbox_id) is None:
-                raise NotFound(f"no mailbox {mailbox_id}")
-            return [mailbox_id]
-        return [m.id for m in await self.directory.list_mailboxes(principal.tenant_id)]
+        readable = [m.id for m in await self.directory.list_mailboxes(principal.tenant_id)]
+        return narrowed(readable, mailbox_id)
 
     async def email(self, principal: Principal, email_id: str) -> EmailDocument:
         doc = await self.emails.get(principal.tenant_id, email_id)
@@ -120,6 +117,16 @@ class EmailApi:
         if changed:
             doc = doc.model_copy(update={"flags": changed[0].flags, "labels": changed[0].labels})
         return doc
+
+
+def narrowed(readable: list[str], mailbox_id: str | None) -> list[str]:
+    """``readable`` (the caller's mailbox ids), or only ``mailbox_id`` if given: 404
+    when it is not one of them."""
+    if mailbox_id is None:
+        return readable
+    if mailbox_id not in readable:
+        raise NotFound(f"no mailbox {mailbox_id}")
+    return [mailbox_id]
 
 
 def view_etag(doc: EmailDocument) -> str:
@@ -415,11 +422,10 @@ def build_router(api: EmailApi) -> APIRouter:
         facets: bool = False,
         principal: Principal = Depends(current_principal),
     ) -> SearchResult:
-        names = {
-            m.name.casefold(): m.id for m in await api.directory.list_mailboxes(principal.tenant_id)
-        }
+        mailboxes = await api.directory.list_mailboxes(principal.tenant_id)
+        names = {m.name.casefold(): m.id for m in mailboxes}
         query = resolve_mailboxes(scope_trash(parse_query(q)), names)
-        boxes = await api.mailbox_ids(principal, mailbox_id)
+        boxes = narrowed([m.id for m in mailboxes], mailbox_id)
         page = await api.search.search(
             principal.tenant_id, query, boxes, limit, cursor_, order, facets
         )

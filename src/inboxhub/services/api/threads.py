@@ -19,7 +19,7 @@ from inboxhub.domain.models import Address, EmailSummary
 from inboxhub.ports import ListCursor
 from inboxhub.services.api import cursor
 from inboxhub.services.api.dedup import Shown, collapse, list_order
-from inboxhub.services.api.routes import EmailApi
+from inboxhub.services.api.routes import EmailApi, narrowed
 from inboxhub.services.api.schemas import EmailItem
 from inboxhub.services.api.thread_schemas import (
     ThreadMessage,
@@ -88,7 +88,7 @@ def build_router(api: EmailApi) -> APIRouter:
     ) -> ThreadPage:
         """Conversations, the one with the newest message first."""
         everywhere = await api.mailbox_ids(principal, None)
-        boxes = await api.mailbox_ids(principal, mailbox_id) if mailbox_id else everywhere
+        boxes = narrowed(everywhere, mailbox_id)
         after = cursor.decode(cursor_) if cursor_ else None
         heads = await api.emails.list_threads(principal.tenant_id, boxes, limit + 1, after)
         more, heads = len(heads) > limit, heads[:limit]
