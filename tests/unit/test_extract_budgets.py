@@ -40,6 +40,37 @@ def test_the_deadline_is_disarmed_after_the_body() -> None:
     time.sleep(0.2)  # a stray alarm would raise TimedOut here
 
 
+def swallow_one_alarm() -> None:
+    """What the garbage collector does when the alarm lands in a ``__del__`` or a
+    weakref callback: the ``TimedOut`` is printed and lost."""
+    try:
+        time.sleep(1)
+    except TimedOut:
+        pass
+    else:
+        raise AssertionError("the deadline never rang")
+
+
+def test_a_lost_alarm_rings_again() -> None:
+    slept_through: list[bool] = []
+    with pytest.raises(TimedOut), deadline(0.05):
+        swallow_one_alarm()
+        time.sleep(5)
+        slept_through.append(True)
+    assert slept_through == []
+
+
+def test_a_body_that_ends_after_losing_the_alarm_still_timed_out() -> None:
+    with pytest.raises(TimedOut), deadline(0.05):
+        swallow_one_alarm()
+
+
+def test_a_budget_spent_after_the_clock_is_reported_as_the_clock() -> None:
+    with pytest.raises(TimedOut), deadline(0.05):
+        swallow_one_alarm()
+        raise Full
+
+
 def test_outside_the_main_thread_only_the_size_budgets_hold() -> None:
     seen: list[bool] = []
 

@@ -67,6 +67,12 @@ def can_time_out() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+REPEAT = 0.05
+"""Seconds between alarms once the deadline has passed: a ``TimedOut`` raised while
+Python runs a ``__del__`` or a weakref callback (the garbage collector's, at any
+bytecode) is printed and lost, so the alarm rings again until one is heard."""
+
+
 @contextmanager
 def deadline(seconds: float) -> Iterator[bool]:
     """Raise ``TimedOut`` in the body once ``seconds`` of wall time have passed.
@@ -75,20 +81,31 @@ def deadline(seconds: float) -> Iterator[bool]:
     two bytecodes, and the regular-expression engine too. Outside a process's main
     thread no signal can be had: the body then runs unbounded in time, held only by
     the size budgets (what is read and kept). Yields whether the deadline is armed.
+    Once the time is up the end is ``TimedOut`` whatever else the body raises or
+    swallows, so that a spent clock is reported as such.
     """
     if seconds <= 0 or not can_time_out():
         yield False
         return
+    expired = False
 
     def expire(signum: int, frame: FrameType | None) -> None:
+        nonlocal expired
+        expired = True
         raise TimedOut(seconds)
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
     try:
         yield True
+    except Stop:
+        if expired:
+            raise TimedOut(seconds) from None
+        raise
     finally:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
         finally:
             signal.signal(signal.SIGALRM, previous)
+    if expired:
+        raise TimedOut(seconds)
