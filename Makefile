@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
-# Debian packages the tests need (Dovecot for IMAP, notmuch for the search comparison); needs root, as on CI.
+# Debian packages the tests need (Dovecot for IMAP, notmuch for the search comparison,
+# xmlsec1 for SAML signatures); needs root, as on CI.
 DEBIAN_INSTALL := DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y -qq "$$0" >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq "$$0")'
 
 .PHONY: run test test-distributed lint bench fuzz clean
@@ -29,6 +30,8 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 		echo "dovecot-imapd could not be installed: the IMAP tests will skip (they say why)"
 	@command -v notmuch >/dev/null 2>&1 || $(DEBIAN_INSTALL) notmuch || \
 		echo "notmuch could not be installed: the search comparison will skip (it says why)"
+	@command -v xmlsec1 >/dev/null 2>&1 || $(DEBIAN_INSTALL) xmlsec1 || \
+		echo "xmlsec1 could not be installed: the SAML tests will skip (they say why)"
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)

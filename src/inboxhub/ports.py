@@ -12,6 +12,7 @@ import builtins  # ``list`` is a method of the stores below
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, Protocol
 
 from inboxhub.domain.encoded import EncodedEmail
@@ -27,6 +28,7 @@ from inboxhub.domain.models import (
     SearchPage,
     SyncStatus,
     Tenant,
+    TenantDomain,
     User,
 )
 from inboxhub.domain.search_query import Node
@@ -548,6 +550,40 @@ class Directory(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class TenancyStore(Protocol):
+    """What the tenant service keeps beside the directory (relational, same wall)."""
+
+    async def add_domain(self, tenant_id: str, domain: str) -> TenantDomain:
+        """Register ``domain`` (lower-cased) unverified, with a new verification token;
+        ``Conflict`` if the tenant has it already."""
+        ...
+
+    async def list_domains(self, tenant_id: str) -> builtins.list[TenantDomain]: ...
+
+    async def get_domain(self, tenant_id: str, domain: str) -> TenantDomain | None: ...
+
+    async def mark_domain_verified(self, tenant_id: str, domain: str) -> TenantDomain:
+        """``Conflict`` if another tenant has verified it already; ``NotFound`` if the
+        tenant never added it."""
+        ...
+
+    async def delete_domain(self, tenant_id: str, domain: str) -> bool: ...
+
+
+# ---------------------------------------------------------------- platform mail
+
+
+class Mailer(Protocol):
+    """The platform's own mail (password resets, invitations), not users' mail:
+    files in the data dir when embedded, SMTP submission in production."""
+
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver, or raise ``MailerError`` saying why not."""
+        ...
 
     async def close(self) -> None: ...
 

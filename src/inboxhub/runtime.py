@@ -30,9 +30,11 @@ from inboxhub.ports import (
     Directory,
     EmailStore,
     EventBus,
+    Mailer,
     Record,
     SearchIndex,
     SyncStore,
+    TenancyStore,
 )
 from inboxhub.services.audit.handler import AuditRecorder
 from inboxhub.services.audit.publisher import AuditLog
@@ -145,6 +147,27 @@ def make_sync_store(directory: Directory) -> SyncStore:
     return SqlSyncStore(directory)
 
 
+def make_tenancy(directory: Directory) -> TenancyStore:
+    from inboxhub.adapters.db import SqlDirectory
+    from inboxhub.adapters.db_tenancy import SqlTenancyStore
+
+    assert isinstance(directory, SqlDirectory)
+    return SqlTenancyStore(directory)
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    scheme = urlparse(settings.system_mail_url).scheme
+    if scheme == "file":
+        from inboxhub.adapters.mail_pickup import PickupMailer
+
+        return PickupMailer(_path(settings.system_mail_url))
+    if scheme in ("smtp", "smtps"):
+        from inboxhub.adapters.mail_smtp import SmtpMailer
+
+        return SmtpMailer.from_url(settings.system_mail_url)
+    raise UnsupportedUrl(f"no mailer for {settings.system_mail_url!r}")
+
+
 def parse_limits(settings: Settings) -> ParseLimits:
     return ParseLimits(
         max_parts=settings.max_mime_parts,
@@ -202,6 +225,8 @@ class Container:
     search: SearchIndex
     directory: Directory
     sync: SyncStore
+    tenancy: TenancyStore
+    mailer: Mailer
     box: SecretBox
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     notifications: NotificationHub = field(default_factory=NotificationHub)
@@ -214,7 +239,7 @@ class Container:
 
     async def close(self) -> None:
         await self.stack.aclose()
-        for port in (self.emails, self.search, self.directory, self.blobs):
+        for port in (self.emails, self.search, self.mailer, self.directory, self.blobs):
             await port.close()
         await self.bus.close()
 
@@ -232,6 +257,8 @@ async def open_container(settings: Settings) -> Container:
         search=make_search(settings),
         directory=directory,
         sync=make_sync_store(directory),
+        tenancy=make_tenancy(directory),
+        mailer=make_mailer(settings),
         box=SecretBox(settings.secret_key),
     )
 

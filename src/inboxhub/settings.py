@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     microsoft_login_url: str = "https://login.microsoftonline.com"
     graph_api_url: str = "https://graph.microsoft.com/v1.0"
 
+    # The platform's own mail (password resets, invitations): "" = .eml files in
+    # <data>/system-mail; smtp://user:pass@host:587 or smtps://host:465 to send.
+    system_mail_url: str = ""
+    system_mail_from: str = "inboxhub <no-reply@localhost>"
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -118,6 +123,7 @@ class Settings(BaseSettings):
         self.documents_url = self.documents_url or f"sqlite:///{d}/emails.db"
         self.search_url = self.search_url or f"sqlite:///{d}/search.db"
         self.database_url = self.database_url or f"sqlite+aiosqlite:///{d}/inboxhub.db"
+        self.system_mail_url = self.system_mail_url or f"file://{d}/system-mail"
         return self
 
     def ensure_data_dir(self) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -41,6 +42,26 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant_id", "email", name="users_tenant_email"),
     Index("users_by_email", "email"),
+)
+
+# A tenant's email domains. A verified one (DNS TXT, or an operator's word) admits
+# just-in-time users from the tenant's single sign-on; one tenant per verified domain.
+tenant_domains = Table(
+    "tenant_domains",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("verification_token", String(64), nullable=False),
+    Column("verified_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("tenant_domains_by_domain", "domain"),
+    Index(
+        "tenant_domains_verified_once",
+        "domain",
+        unique=True,
+        postgresql_where=text("verified_at IS NOT NULL"),
+        sqlite_where=text("verified_at IS NOT NULL"),
+    ),
 )
 
 mailboxes = Table(

@@ -61,3 +61,17 @@ class ProviderAuthFailed(InboxhubError):
 class Unavailable(InboxhubError):
     status = 503
     title = "Service unavailable"
+
+
+class TooManyRequests(InboxhubError):
+    """A rate limit or a lockout; ``extra['retry_after']`` (seconds) becomes the
+    ``Retry-After`` header."""
+
+    status = 429
+    title = "Too many requests"
+
+
+class MailerError(Unavailable):
+    """The platform's own mail (a reset link, an invitation) could not be sent."""
+
+    title = "Mail could not be sent"

@@ -185,6 +185,20 @@ class User(BaseModel):
     created_at: datetime
 
 
+class TenantDomain(BaseModel):
+    """An email domain of a tenant; ``verified_at`` set once its ownership is shown."""
+
+    tenant_id: str
+    domain: str
+    verification_token: str
+    verified_at: datetime | None = None
+    created_at: datetime
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+
 class Mailbox(BaseModel):
     id: str
     tenant_id: str
