@@ -9,7 +9,7 @@ All methods that take a ``tenant_id`` never return or touch another tenant's dat
 from __future__ import annotations
 
 import builtins  # ``list`` is a method of the stores below
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -21,11 +21,13 @@ from inboxhub.domain.models import (
     EmailDocument,
     EmailSummary,
     Flags,
+    Invitation,
     Mailbox,
     MailChange,
     OutboxEntry,
     SearchDocument,
     SearchPage,
+    SsoConfig,
     SyncStatus,
     Tenant,
     TenantDomain,
@@ -572,6 +574,248 @@ class TenancyStore(Protocol):
         ...
 
     async def delete_domain(self, tenant_id: str, domain: str) -> bool: ...
+
+    # Tenants (platform operators'): paged by slug, ``after`` the last slug seen.
+    async def list_tenants(self, limit: int, after: str | None = None) -> builtins.list[Tenant]: ...
+
+    async def update_tenant(
+        self, tenant_id: str, *, name: str | None = None, status: str | None = None
+    ) -> Tenant | None:
+        """Change what is given (None: unchanged); None if there is no such tenant."""
+        ...
+
+    async def suspended_tenant_ids(self) -> set[str]:
+        """Tenants whose users may not sign in and whose mailboxes do not sync."""
+        ...
+
+    # Users of a tenant, paged by email, ``after`` the last email seen.
+    async def list_users(
+        self, tenant_id: str, limit: int, after: str | None = None
+    ) -> builtins.list[User]: ...
+
+    async def update_user(
+        self,
+        tenant_id: str,
+        user_id: str,
+        *,
+        roles: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> User | None:
+        """Change what is given; None if there is no such user. ``Conflict`` (and no
+        change) if the tenant would be left without an active owner."""
+        ...
+
+    async def delete_user(self, tenant_id: str, user_id: str) -> bool:
+        """Remove the account and its refresh tokens; False if none. ``Conflict`` (and
+        no change) if it is the tenant's last active owner."""
+        ...
+
+    async def add_invitation(
+        self,
+        tenant_id: str,
+        email: str,
+        roles: Sequence[str],
+        token_hash: str,
+        invited_by: str | None,
+        expires_at: datetime,
+    ) -> Invitation:
+        """A new invitation; earlier pending ones for the same email lapse."""
+        ...
+
+    async def list_invitations(self, tenant_id: str) -> builtins.list[Invitation]: ...
+
+    async def delete_invitation(self, tenant_id: str, invitation_id: str) -> bool: ...
+
+    async def accept_invitation(self, token_hash: str, password_hash: str) -> User:
+        """Create the invited account and use the invitation up, at once. ``NotFound``
+        if no pending, unexpired invitation has this token; ``Conflict`` if the email
+        has an account in the tenant already."""
+        ...
+
+
+# ---------------------------------------------------------------- single sign-on
+
+
+class SsoStore(Protocol):
+    """Tenants' single sign-on (relational, same wall): configurations, one-time
+    handles of logins in flight, and SAML assertion ids seen (replay protection)."""
+
+    async def get_config(self, tenant_id: str, protocol: str) -> SsoConfig | None: ...
+
+    async def put_config(
+        self, tenant_id: str, protocol: str, settings: dict[str, Any], secret: bytes | None
+    ) -> SsoConfig:
+        """Create or replace; ``secret`` None keeps the one stored."""
+        ...
+
+    async def delete_config(self, tenant_id: str, protocol: str) -> bool: ...
+
+    async def put_ticket(
+        self, tenant_id: str, kind: str, handle_hash: str, payload: bytes, expires_at: datetime
+    ) -> None:
+        """Keep a one-time handle (stored by its hash) until ``expires_at``."""
+        ...
+
+    async def take_ticket(
+        self, scope: str, kind: str, handle_hash: str
+    ) -> tuple[str, bytes] | None:
+        """(tenant_id, payload) of the handle, removing it: each is taken once. None if
+        unknown, expired, of another kind or (unless ``scope`` is ``PLATFORM``) of
+        another tenant."""
+        ...
+
+    async def remember_assertion(
+        self, tenant_id: str, assertion_id: str, expires_at: datetime
+    ) -> bool:
+        """Record an assertion id until ``expires_at``; False if it was seen already."""
+        ...
+
+
+class AccessStore(Protocol):
+    """Which members see which mailboxes (``services/api/access.py`` is the policy)."""
+
+    async def members(self, tenant_id: str, mailbox_id: str) -> builtins.list[str]:
+        """The ids of the users assigned to the mailbox, sorted."""
+        ...
+
+    async def set_members(self, tenant_id: str, mailbox_id: str, user_ids: Sequence[str]) -> None:
+        """Replace the mailbox's members with ``user_ids`` (at once)."""
+        ...
+
+    async def assigned(self, tenant_id: str, user_id: str) -> set[str]:
+        """The ids of the mailboxes the user is assigned to."""
+        ...
+
+
+class ErasureStore(Protocol):
+    """GDPR erasure in the relational store. Every table with a ``tenant_id`` column is
+    covered (found from the schema), so a new table needs nothing here. Idempotent."""
+
+    async def erase_tenant_rows(self, tenant_id: str) -> dict[str, int]:
+        """Delete the tenant's rows of every table but ``tenants``: {table: rows}."""
+        ...
+
+    async def drop_tenant(self, tenant_id: str) -> bool:
+        """Delete the tenant's own row (last: until then a re-run can find it)."""
+        ...
+
+    async def erase_user_rows(
+        self, tenant_id: str, user_id: str, emails: Sequence[str], pseudonym: str
+    ) -> dict[str, int]:
+        """Delete the user's row and the rows naming them (a ``user_id`` column, or an
+        ``email`` column holding one of ``emails``); where they are named as the one
+        who acted (``actor_id``, ``invited_by``, …) put ``pseudonym`` instead, and take
+        ``emails`` and IP addresses out of the audit details of their entries."""
+        ...
+
+    async def emails_of(self, tenant_id: str, user_id: str) -> builtins.list[str]:
+        """The user's email addresses known to the store (their row, the audit log)."""
+        ...
+
+    async def tenant_of_user(self, user_id: str) -> str | None:
+        """The tenant of a user id (platform-wide lookup)."""
+        ...
+
+
+# ---------------------------------------------------------------- local accounts
+
+
+@dataclass(frozen=True)
+class TotpState:
+    """A user's TOTP second factor: the secret (encrypted by the caller), whether it is
+    confirmed (in force) or only enrolled, and the last time step a code was used for."""
+
+    secret: bytes
+    confirmed: bool
+    last_step: int | None
+
+
+class AccountStore(Protocol):
+    """The Auth service's own rows for local accounts (relational, same tenant wall).
+
+    Throttle subjects are free strings (``email:<address>``, ``ip:<address>``); the
+    platform-wide ones use tenant ``"*"``. Every method is safe to call from several
+    processes at once: counters and single-use claims are atomic in the database.
+    """
+
+    async def locked_until(self, tenant_id: str, subject: str) -> datetime | None:
+        """When the subject's lockout ends, if it is locked now."""
+        ...
+
+    async def add_failure(self, tenant_id: str, subject: str, window: timedelta) -> int:
+        """Count one failure; returns the failures counted, this one included. The count
+        starts again at 1 when the previous failure is older than ``window``."""
+        ...
+
+    async def lock(self, tenant_id: str, subject: str, until: datetime) -> None: ...
+
+    async def clear_failures(self, tenant_id: str, subject: str) -> None: ...
+
+    async def add_reset_token(
+        self, tenant_id: str, user_id: str, token_hash: str, expires_at: datetime
+    ) -> None: ...
+
+    async def find_reset_token(self, token_hash: str) -> tuple[str, str] | None:
+        """(tenant_id, user_id) of an unused, unexpired reset token, without using it."""
+        ...
+
+    async def use_reset_token(self, token_hash: str) -> tuple[str, str] | None:
+        """Claim the token once: (tenant_id, user_id) for the first caller, None after."""
+        ...
+
+    async def drop_reset_tokens(self, tenant_id: str, user_id: str) -> None: ...
+
+    async def put_totp(self, tenant_id: str, user_id: str, secret: bytes) -> None:
+        """Enroll an unconfirmed secret, replacing an earlier unconfirmed one;
+        ``Conflict`` if a confirmed one is in force."""
+        ...
+
+    async def get_totp(self, tenant_id: str, user_id: str) -> TotpState | None: ...
+
+    async def confirm_totp(self, tenant_id: str, user_id: str, recovery_hashes: list[str]) -> None:
+        """Put the enrolled secret in force with these (hashed) recovery codes."""
+        ...
+
+    async def use_totp_step(self, tenant_id: str, user_id: str, step: int) -> bool:
+        """True once for a time step later than any used before (replay protection)."""
+        ...
+
+    async def use_recovery_code(self, tenant_id: str, user_id: str, code_hash: str) -> bool:
+        """True once per recovery code."""
+        ...
+
+    async def delete_totp(self, tenant_id: str, user_id: str) -> None: ...
+
+    async def revoke_refresh_tokens(self, tenant_id: str, user_id: str) -> None:
+        """Revoke every refresh token family of the user."""
+        ...
+
+    async def revoke_access_token(
+        self, tenant_id: str, user_id: str, jti: str, expires_at: datetime
+    ) -> None:
+        """Refuse this access token until it expires (the row goes with it)."""
+        ...
+
+    async def set_not_before(
+        self, tenant_id: str, user_id: str, not_before: datetime, until: datetime
+    ) -> None:
+        """Refuse the user's access tokens issued before ``not_before`` (never moves
+        back); the row may go after ``until``, when all such tokens have expired."""
+        ...
+
+    async def token_revoked(
+        self, tenant_id: str, user_id: str, jti: str, issued_at: datetime
+    ) -> bool:
+        """Whether this access token was revoked, alone or with all of its user's."""
+        ...
+
+
+class SealedColumns(Protocol):
+    """Every value sealed by ``crypto.SecretBox`` at rest (columns declared so)."""
+
+    async def reseal(self, reseal: Callable[[bytes], bytes]) -> dict[str, int]:
+        """Replace each value with ``reseal(value)``: {"table.column": values}."""
+        ...
 
 
 # ---------------------------------------------------------------- platform mail

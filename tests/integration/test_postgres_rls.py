@@ -74,3 +74,20 @@ async def test_the_outbox_is_walled_off_too(directory: SqlDirectory) -> None:
         await conn.execute(text("SELECT set_config('inboxhub.tenant_id', :s, true)"), {"s": a.id})
         rows = await conn.execute(text("SELECT tenant_id FROM mail_outbox"))
         assert [r.tenant_id for r in rows] == [a.id]
+
+
+async def test_every_table_with_a_tenant_column_is_walled(directory: SqlDirectory) -> None:
+    """A migration that adds a tenant's table and forgets ``tenant_wall.wall`` fails here."""
+    from inboxhub.adapters.db_tables import metadata
+
+    tenant_tables = {t.name for t in metadata.sorted_tables if "tenant_id" in t.c}
+    assert {"users", "mailboxes", "invitations", "sso_configs", "mailbox_members"} <= tenant_tables
+    async with directory.engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname "
+                "WHERE c.relrowsecurity AND c.relforcerowsecurity AND p.policyname = 'tenant_wall'"
+            )
+        )
+        walled = {r.relname for r in rows}
+    assert tenant_tables - walled == set()

@@ -20,6 +20,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# ``Column(..., info=ENCRYPTED)``: its values are sealed by ``crypto.SecretBox``, so
+# ``inboxhub secrets rotate`` re-seals them under the newest key (adapters/db_rotation.py).
+ENCRYPTED = {"encrypted": True}
+
 tenants = Table(
     "tenants",
     metadata,
@@ -64,6 +68,56 @@ tenant_domains = Table(
     ),
 )
 
+# Offers of an account, mailed as a single-use link; only the token's sha256 is kept.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Index("invitations_by_tenant", "tenant_id", "created_at"),
+)
+
+# Single sign-on per tenant and protocol ("oidc", "saml"): the admin's settings and a
+# sealed secret (the OIDC client secret).
+sso_configs = Table(
+    "sso_configs",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("protocol", String(8), primary_key=True),
+    Column("settings", JSON, nullable=False),
+    Column("secret", LargeBinary, info=ENCRYPTED),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Logins in flight: OIDC state, SAML request ids, codes handing tokens to the browser;
+# each taken once, by the sha256 of its handle.
+sso_tickets = Table(
+    "sso_tickets",
+    metadata,
+    Column("handle_hash", String(64), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", LargeBinary, nullable=False, info=ENCRYPTED),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("sso_tickets_by_expiry", "tenant_id", "expires_at"),
+)
+
+# SAML assertion ids seen, kept until the assertion expires (replay protection).
+sso_assertions = Table(
+    "sso_assertions",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("assertion_id", String(256), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 mailboxes = Table(
     "mailboxes",
     metadata,
@@ -74,7 +128,7 @@ mailboxes = Table(
     Column("status", String(16), nullable=False),
     Column("config", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("credentials", LargeBinary),  # the provider's secrets, encrypted (crypto.py)
+    Column("credentials", LargeBinary, info=ENCRYPTED),  # the provider's secrets
     Column("updated_at", DateTime(timezone=True)),  # settings changed: restart its sync
     UniqueConstraint("tenant_id", "name", name="mailboxes_tenant_name"),
 )
@@ -142,6 +196,75 @@ refresh_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Index("refresh_tokens_by_user", "tenant_id", "user_id"),  # 0006: revoke a user's all
+)
+
+# Local accounts (migration 0006, adapters/db_accounts.py). Failed sign-ins per
+# subject ("email:<address>" in the account's tenant, "ip:<address>" in "*").
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("subject", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True)),
+    Index("login_failures_by_time", "last_failure_at"),
+)
+
+# Password reset links (single use); only the token's sha256 is kept.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Index("password_resets_by_user", "tenant_id", "user_id"),
+)
+
+# TOTP second factor; ``last_step`` is the newest time step used (no replay).
+totp_credentials = Table(
+    "totp_credentials",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("secret", LargeBinary, nullable=False, info=ENCRYPTED),
+    Column("confirmed_at", DateTime(timezone=True)),
+    Column("last_step", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+totp_recovery_codes = Table(
+    "totp_recovery_codes",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+    Column("used_at", DateTime(timezone=True)),
+)
+
+# Access tokens refused before their expiry: one (logout), or all of a user's issued
+# before ``not_before`` (deleted, suspended, password reset). Rows go when expired.
+revoked_access_tokens = Table(
+    "revoked_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    info={"erase_with_user": False},  # a revocation outlives the user (db_erasure.py)
+)
+
+user_token_cutoffs = Table(
+    "user_token_cutoffs",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    info={"erase_with_user": False},
 )
 
 audit_log = Table(
@@ -161,5 +284,15 @@ secrets = Table(
     "secrets",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("value", LargeBinary, nullable=False),
+    Column("value", LargeBinary, nullable=False, info=ENCRYPTED),
+)
+
+# Which members see which mailboxes (owners, admins and auditors see them all).
+mailbox_members = Table(
+    "mailbox_members",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("mailbox_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Index("mailbox_members_by_user", "tenant_id", "user_id"),
 )

@@ -1,5 +1,6 @@
 """The tenant service's own tables on SQLAlchemy (``ports.TenancyStore``), beside the
-directory's and under the same tenant wall (``SqlDirectory.tx``)."""
+directory's and under the same tenant wall (``SqlDirectory.tx``): domains and the
+operators' view of tenants here, users and invitations in ``db_users``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _now, _utc
-from inboxhub.adapters.db_tables import tenant_domains
+from inboxhub.adapters.db_tables import tenant_domains, tenants
+from inboxhub.adapters.db_users import SqlUserStore
 from inboxhub.domain.errors import Conflict, NotFound
-from inboxhub.domain.models import TenantDomain
+from inboxhub.domain.models import Tenant, TenantDomain
 
 
 def _domain(row: Any) -> TenantDomain:
@@ -31,10 +33,7 @@ def _where(tenant_id: str, domain: str) -> Any:
     )
 
 
-class SqlTenancyStore:
-    def __init__(self, directory: SqlDirectory) -> None:
-        self._db = directory
-
+class SqlTenancyStore(SqlUserStore):
     async def add_domain(self, tenant_id: str, domain: str) -> TenantDomain:
         entry = TenantDomain(
             tenant_id=tenant_id,
@@ -94,3 +93,27 @@ class SqlTenancyStore:
         async with self._db.tx(tenant_id) as conn:
             gone = await conn.execute(delete(tenant_domains).where(_where(tenant_id, domain)))
         return bool(gone.rowcount)
+
+    # ------------------------------------------------------------ tenants
+
+    async def list_tenants(self, limit: int, after: str | None = None) -> list[Tenant]:
+        query = select(tenants).order_by(tenants.c.slug).limit(limit)
+        if after is not None:
+            query = query.where(tenants.c.slug > after)
+        async with self._db.tx(PLATFORM) as conn:
+            return [SqlDirectory._tenant(r) for r in await conn.execute(query)]
+
+    async def update_tenant(
+        self, tenant_id: str, *, name: str | None = None, status: str | None = None
+    ) -> Tenant | None:
+        values = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
+        async with self._db.tx(tenant_id) as conn:
+            if values:
+                await conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(values))
+            row = (await conn.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+        return SqlDirectory._tenant(row) if row else None
+
+    async def suspended_tenant_ids(self) -> set[str]:
+        async with self._db.tx(PLATFORM) as conn:
+            rows = await conn.execute(select(tenants.c.id).where(tenants.c.status != "active"))
+            return {r.id for r in rows}

@@ -199,6 +199,31 @@ class TenantDomain(BaseModel):
         return self.verified_at is not None
 
 
+class SsoConfig(BaseModel):
+    """A tenant's single sign-on with one protocol ("oidc" or "saml"): ``settings`` as
+    the tenant admin gave them, ``secret`` sealed with the platform key (crypto.py)."""
+
+    tenant_id: str
+    protocol: str
+    settings: dict[str, Any] = {}
+    secret: bytes | None = None
+    updated_at: datetime
+
+
+class Invitation(BaseModel):
+    """A pending offer of an account: accepted once, with the token mailed to ``email``
+    (only its hash is stored)."""
+
+    id: str
+    tenant_id: str
+    email: str
+    roles: list[str] = []
+    invited_by: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+
+
 class Mailbox(BaseModel):
     id: str
     tenant_id: str
