@@ -19,6 +19,10 @@ dlq_app = typer.Typer(help="Dead-letter topics: inspect and replay.", no_args_is
 app.add_typer(dlq_app, name="dlq")
 tenant_app = typer.Typer(help="Tenants (companies).", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
+keys_app = typer.Typer(help="Signing keys of access tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+secrets_app = typer.Typer(help="Secrets at rest (INBOXHUB_SECRET_KEY).", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console(stderr=True)
 
 
@@ -152,6 +156,33 @@ def dlq_replay(topic: Annotated[str, typer.Argument(help="e.g. email.eml.uploade
 
     count = asyncio.run(replay(_settings(), topic))
     console.print(f"replayed {count} events onto {topic}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of INBOXHUB_SECRET_KEY (set
+    it to "new,old" first; drop "old" afterwards)."""
+    from inboxhub.crypto import SecretDecryptionError
+    from inboxhub.services.tenants.secret_rotation import rotate_secrets
+
+    try:
+        done = asyncio.run(rotate_secrets(_settings()))
+    except SecretDecryptionError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    for column, count in done.items():
+        console.print(f"{column}: {count} re-encrypted")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    keep: Annotated[int, typer.Option(min=2, help="keys kept for verifying, the new one too")] = 3,
+) -> None:
+    """A new signing key for access tokens; tokens signed before stay valid."""
+    from inboxhub.services.auth.keys import rotate_signing_keys
+
+    kids = asyncio.run(rotate_signing_keys(_settings(), keep))
+    console.print(f"signing with key {kids[0]}; verifying with {', '.join(kids)}")
 
 
 def main() -> None:

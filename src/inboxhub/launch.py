@@ -11,6 +11,8 @@ import asyncio
 import functools
 import os
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 import uvicorn
@@ -30,6 +32,7 @@ from inboxhub.services.consumer import replay_dlq
 from inboxhub.services.consumer_processes import consumer_processes
 from inboxhub.services.fetcher.engine import FetcherEngine
 from inboxhub.services.gateway.app import create_app
+from inboxhub.services.gateway.jwks import RemoteJwks
 from inboxhub.services.tenants.bootstrap import ADMIN_ROLES, bootstrap
 from inboxhub.settings import Settings
 
@@ -114,12 +117,20 @@ async def serve_one(settings: Settings, service: str, host: str, port: int) -> N
             tasks = [asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher")]
         for task in tasks:
             task.add_done_callback(functools.partial(_exit_if_died, stop))
-        app = create_app(c, auth.tokens.verify_access, (service,), auth)
+        verify: Callable[[str], Any] = auth.tokens.verify_access
+        jwks = None
+        if settings.auth_jwks_url and service not in ("auth", "gateway"):  # they hold the keys
+            jwks = RemoteJwks.from_settings(settings)
+            await jwks.refresh()
+            verify = jwks.verify
+        app = create_app(c, verify, (service,), auth)
         log.info("inboxhub.serving", service=service, url=f"http://{host}:{port}")
         try:
             await _http(app, host, port)
         finally:
             await _stop(tasks, stop)
+            if jwks is not None:
+                await jwks.aclose()
     finally:
         await c.close()
     if any(t.done() and not t.cancelled() and t.exception() for t in tasks):

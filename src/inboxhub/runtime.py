@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import structlog
@@ -26,13 +27,18 @@ from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, 
 from inboxhub.extract import ExtractLimits
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import (
+    AccessStore,
+    AccountStore,
     BlobStore,
     Directory,
     EmailStore,
+    ErasureStore,
     EventBus,
     Mailer,
     Record,
+    SealedColumns,
     SearchIndex,
+    SsoStore,
     SyncStore,
     TenancyStore,
 )
@@ -48,6 +54,9 @@ from inboxhub.services.notifications.hub import NotificationHub
 from inboxhub.services.processor.document import warm_up
 from inboxhub.services.processor.handler import Processor
 from inboxhub.settings import Settings
+
+if TYPE_CHECKING:
+    from inboxhub.adapters.db import SqlDirectory
 
 log = structlog.get_logger(__name__)
 
@@ -138,21 +147,56 @@ async def make_directory(settings: Settings) -> Directory:
     return await SqlDirectory.open(settings.database_url, run_migrations=settings.auto_migrate)
 
 
-def make_sync_store(directory: Directory) -> SyncStore:
-    """The fetcher's state lives in the directory's database, under the same wall."""
+def _sql(directory: Directory) -> SqlDirectory:
+    """The stores made below keep their tables in the directory's database, under the
+    same tenant wall (``SqlDirectory.tx``): the fetcher's state, the tenant service's,
+    the auth service's, access and erasure."""
     from inboxhub.adapters.db import SqlDirectory
-    from inboxhub.adapters.db_sync import SqlSyncStore
 
     assert isinstance(directory, SqlDirectory)
-    return SqlSyncStore(directory)
+    return directory
+
+
+def make_sync_store(directory: Directory) -> SyncStore:
+    from inboxhub.adapters.db_sync import SqlSyncStore
+
+    return SqlSyncStore(_sql(directory))
 
 
 def make_tenancy(directory: Directory) -> TenancyStore:
-    from inboxhub.adapters.db import SqlDirectory
     from inboxhub.adapters.db_tenancy import SqlTenancyStore
 
-    assert isinstance(directory, SqlDirectory)
-    return SqlTenancyStore(directory)
+    return SqlTenancyStore(_sql(directory))
+
+
+def make_accounts(directory: Directory) -> AccountStore:
+    from inboxhub.adapters.db_accounts import SqlAccountStore
+
+    return SqlAccountStore(_sql(directory))
+
+
+def make_sso(directory: Directory) -> SsoStore:
+    from inboxhub.adapters.db_sso import SqlSsoStore
+
+    return SqlSsoStore(_sql(directory))
+
+
+def make_access(directory: Directory) -> AccessStore:
+    from inboxhub.adapters.db_access import SqlAccessStore
+
+    return SqlAccessStore(_sql(directory))
+
+
+def make_erasure(directory: Directory) -> ErasureStore:
+    from inboxhub.adapters.db_erasure import SqlErasureStore
+
+    return SqlErasureStore(_sql(directory))
+
+
+def make_sealed_columns(directory: Directory) -> SealedColumns:
+    from inboxhub.adapters.db_rotation import SqlSealedColumns
+
+    return SqlSealedColumns(_sql(directory))
 
 
 def make_mailer(settings: Settings) -> Mailer:
@@ -226,6 +270,10 @@ class Container:
     directory: Directory
     sync: SyncStore
     tenancy: TenancyStore
+    access: AccessStore
+    erasure: ErasureStore
+    sso: SsoStore
+    accounts: AccountStore
     mailer: Mailer
     box: SecretBox
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -258,6 +306,10 @@ async def open_container(settings: Settings) -> Container:
         directory=directory,
         sync=make_sync_store(directory),
         tenancy=make_tenancy(directory),
+        access=make_access(directory),
+        erasure=make_erasure(directory),
+        sso=make_sso(directory),
+        accounts=make_accounts(directory),
         mailer=make_mailer(settings),
         box=SecretBox(settings.secret_key),
     )
@@ -272,9 +324,18 @@ async def build_auth(c: Container) -> AuthService:
         s.jwt_audience,
         s.access_token_ttl_seconds,
         s.refresh_token_ttl_seconds,
+        s.signing_keys_reload_seconds,
     )
     await tokens.init()
-    return AuthService(c.directory, tokens, PasswordHasher(), AuditLog(c.bus))
+    return AuthService(
+        c.directory,
+        tokens,
+        PasswordHasher(),
+        AuditLog(c.bus),
+        accounts=c.accounts,
+        mailer=c.mailer,
+        settings=s,
+    )
 
 
 Handler = Callable[[list[Record]], Awaitable[None]]

@@ -6,11 +6,13 @@ one, rooted in ``data_dir`` so that ``inboxhub run`` needs no server at all.
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -38,6 +40,48 @@ class Settings(BaseSettings):
     jwt_audience: str = "inboxhub-api"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    # Gateway (docs/gateway.md). Rate limits are token buckets in each process, in
+    # requests per minute (a client may burst up to that many); 0 = no limit.
+    rate_limit_enabled: bool = True
+    rate_limit_user_per_minute: int = 1200  # per user (verified token)
+    rate_limit_tenant_per_minute: int = 6000  # all users of one tenant together
+    rate_limit_anonymous_per_minute: int = 600  # per client address, without a valid token
+    rate_limit_sign_in_per_minute: int = 60  # per client address: login, reset, SSO, invitations
+    max_body_bytes: int = 1024 * 1024  # larger request bodies: 413
+    # Browser origins allowed to call the API (CORS), e.g. https://mail.example.com;
+    # JSON list or comma-separated. Empty: no cross-origin access.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    # Services run apart (`inboxhub serve api` ...) verify tokens against the Auth
+    # service's JWKS at this URL (e.g. http://auth:8080/.well-known/jwks.json),
+    # cached; "" = read the signing keys from the database as the Auth service does.
+    auth_jwks_url: str = ""
+    auth_jwks_max_age_seconds: float = 300.0  # fetch again after this long
+    auth_jwks_min_refresh_seconds: float = 10.0  # at most one fetch per this long
+
+    # A process meeting a token signed by a key it does not know reloads the keys from
+    # the database (after a rotation elsewhere), at most once per this many seconds.
+    signing_keys_reload_seconds: float = 10.0
+    # Revoked access tokens (logout, user deleted or suspended) are looked up in the
+    # database; a process remembers an answer this long, so another process's
+    # revocation takes effect within it (the process that revokes sees it at once).
+    token_revocation_cache_seconds: float = 5.0
+
+    # Local accounts (services/auth, docs/auth.md). After `login_max_failures` failed
+    # sign-ins (password or TOTP) counted within `login_failure_window_seconds` of each
+    # other, the account (tenant + email) is locked for `login_lockout_seconds`,
+    # doubled for each further failure, at most `login_lockout_max_seconds`; a source
+    # IP likewise after `login_max_failures_per_ip` (higher: offices share addresses).
+    login_max_failures: int = 5
+    login_max_failures_per_ip: int = 50
+    login_failure_window_seconds: int = 3600
+    login_lockout_seconds: int = 30
+    login_lockout_max_seconds: int = 900
+    password_min_length: int = 10
+    password_reset_ttl_seconds: int = 1800  # a reset link works once, this long
+    password_resets_per_hour: int = 5  # reset mails to one address; more are dropped
+    mfa_ticket_ttl_seconds: int = 300  # between the password and the TOTP code
+    totp_issuer: str = "inboxhub"  # the name authenticator apps show
 
     # Event bus behaviour shared by every adapter. Partitions bound how many members of
     # one consumer group work at once (Kafka); replication and retention apply to
@@ -111,8 +155,24 @@ class Settings(BaseSettings):
     system_mail_url: str = ""
     system_mail_from: str = "inboxhub <no-reply@localhost>"
 
+    # Tenant administration (services/tenants): domain ownership is shown by a DNS TXT
+    # record, looked up through these name servers (host or host:port; [] = the
+    # system's resolv.conf); invitations are valid this long.
+    dns_nameservers: list[str] = []
+    invitation_ttl_hours: float = 7 * 24
+
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

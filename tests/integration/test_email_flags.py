@@ -76,6 +76,8 @@ async def api(container: Container, tmp_path: Path) -> AsyncIterator[Api]:
         container, "other", write_maildir(tmp_path / "theirs", [make_message("Theirs")])
     )
     await settle(container)
+    [(member, _)] = await container.directory.find_users_by_email(MEMBER)
+    await container.access.set_members(member.tenant_id, box, [member.id])  # a member's mail
     app = create_app(container, auth.tokens.verify_access, ("gateway",), auth)
     clients = [await _login(app, e) for e in (ADMIN, MEMBER, OTHER)]
     listed = await clients[0].get("/api/v1/emails", params={"mailbox_id": box})

@@ -215,6 +215,11 @@ async def test_secrets_are_write_only_and_settings_validated(api: Api) -> None:
     box = r.json()
     got = await api.admin.get(f"/api/v1/mailboxes/{box['id']}")
     assert "SECRET" not in got.text and got.json()["secrets_set"] == ["token"]
+    assert (await api.member.get("/api/v1/mailboxes")).json()["items"] == []  # not assigned
+    [(member, _)] = await api.c.directory.find_users_by_email(MEMBER)
+    members = {"user_ids": [member.id]}
+    r = await api.admin.put(f"/api/v1/mailboxes/{box['id']}/members", json=members)
+    assert r.status_code == 200, r.text
     listed = await api.member.get("/api/v1/mailboxes")
     assert [b["name"] for b in listed.json()["items"]] == ["G"] and "SECRET" not in listed.text
 

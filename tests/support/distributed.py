@@ -138,8 +138,12 @@ class Deployment:
     def start(self) -> Deployment:
         migrated = cli(self.root, "migrate", **self._settings())
         assert migrated.returncode == 0, migrated.stderr
+        # The auth service first: the others verify tokens against its JWKS, over
+        # HTTP, as in production.
+        auth = [self.start_service("auth") for _ in range(self.replicas.get("auth", 1))]
+        self.env["INBOXHUB_AUTH_JWKS_URL"] = f"{auth[0].url}/.well-known/jwks.json"
         for name in HTTP_SERVICES:
-            for _ in range(self.replicas.get(name, 1)):
+            for _ in range(self.replicas.get(name, 1) if name != "auth" else 0):
                 self.start_service(name)
         for name in ("processor", "indexer", "audit", "fetcher"):
             for _ in range(self.replicas.get(name, 1)):

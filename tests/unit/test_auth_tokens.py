@@ -20,7 +20,7 @@ from inboxhub.adapters.db import SqlDirectory
 from inboxhub.crypto import SecretBox
 from inboxhub.domain.errors import Unauthorized
 from inboxhub.domain.models import User
-from inboxhub.services.auth.tokens import JwksVerifier, TokenService
+from inboxhub.services.auth.tokens import JwksVerifier, TokenService, UnknownKey
 
 USER = User(
     id="u1", tenant_id="t1", email="a@b.test", roles=["admin"], created_at=datetime.now(UTC)
@@ -148,3 +148,70 @@ async def test_refresh_tokens_rotate_and_reuse_is_detected(tokens: TokenService)
     with pytest.raises(Unauthorized):  # the family died with the reuse
         await tokens.rotate_refresh(second)
     assert (tenant, user) == ("t1", "u1")
+
+
+async def test_access_tokens_carry_exactly_the_documented_claims(tokens: TokenService) -> None:
+    token = tokens.issue_access(USER)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert set(claims) == {"sub", "tenant_id", "roles", "exp", "iat", "jti", "iss", "aud"}
+    assert jwt.get_unverified_header(token) == {
+        "alg": "EdDSA",
+        "typ": "JWT",
+        "kid": tokens.keys[0].kid,
+    }
+    verified = tokens.verify_access(token)
+    assert verified.iat == claims["iat"] and verified.exp == claims["iat"] + 60
+
+
+async def test_another_process_verifies_tokens_signed_after_a_rotation(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/shared.sqlite"
+    first, second = await SqlDirectory.open(url), await SqlDirectory.open(url)
+    box = SecretBox("k" * 40)
+    signer = TokenService(first, box, "inboxhub", "inboxhub-api", 60, 3600)
+    # the other process reloads at most once an hour: the second rotation stays unseen
+    verifier = TokenService(second, box, "inboxhub", "inboxhub-api", 60, 3600, 3600)
+    try:
+        await signer.init()
+        await verifier.init()
+        assert [k.kid for k in verifier.keys] == [k.kid for k in signer.keys]
+        before = signer.issue_access(USER)
+        await signer.rotate()
+        after = signer.issue_access(USER)
+        with pytest.raises(UnknownKey):  # its keys are those it loaded
+            verifier.verify_access(after)
+        assert (await verifier.verify(after)).user_id == "u1"  # reloads on the unknown kid
+        assert (await verifier.verify(before)).user_id == "u1"
+        assert len(verifier.jwks()["keys"]) == 2
+        await signer.rotate()
+        with pytest.raises(UnknownKey):  # throttled: no second reload within the hour
+            await verifier.verify(signer.issue_access(USER))
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_rotation_keeps_keys_another_process_added(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/shared.sqlite"
+    first, second = await SqlDirectory.open(url), await SqlDirectory.open(url)
+    box = SecretBox("k" * 40)
+    a = TokenService(first, box, "inboxhub", "inboxhub-api", 60, 3600)
+    b = TokenService(second, box, "inboxhub", "inboxhub-api", 60, 3600)
+    try:
+        await a.init()
+        await b.init()
+        await a.rotate()
+        await b.rotate()  # b never saw a's key, yet keeps it
+        assert len(b.keys) == 3 and a.keys[0].kid in {k.kid for k in b.keys}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_the_rotate_command_adds_a_signing_key(tmp_path: Path) -> None:
+    from inboxhub.services.auth.keys import rotate_signing_keys
+    from inboxhub.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", secret_key="k" * 40)
+    first = await rotate_signing_keys(settings)
+    second = await rotate_signing_keys(settings, keep=2)
+    assert len(first) == 2 and second == [second[0], first[0]]

@@ -16,15 +16,19 @@ shows up in the feed those few seconds after it is made. A state older than the
 store remembers deletions for (30 days) is answered with 410 ``cannot calculate
 changes``: list everything again and start from a new state.
 
-The feed covers every mailbox of the tenant, which is what every user of the tenant
-reads; the emails of a mailbox removed since the state are among the destroyed.
+The feed covers the mailboxes the caller reads (``access.py``): every mailbox of the
+tenant for most roles; for a member, ``created`` and ``updated`` only name emails of
+the mailboxes assigned to them (``destroyed`` ids name nothing any longer, and pass
+unfiltered). The emails of a mailbox removed since the state are among the
+destroyed; those of a mailbox a member is no longer assigned to are not: re-list.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from inboxhub.services.api import states
+from inboxhub.services.api.access import sees_all
 from inboxhub.services.api.mail_schemas import Changes, ChangeState
 from inboxhub.services.api.routes import EmailApi
 from inboxhub.services.gateway.security import Principal, current_principal
@@ -32,6 +36,14 @@ from inboxhub.services.gateway.security import Principal, current_principal
 
 def build_router(api: EmailApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["changes"])
+
+    async def readable(principal: Principal, *ids: list[str]) -> list[list[str]]:
+        """Each list of ids without those of emails the caller may not read."""
+        if sees_all(principal):
+            return list(ids)
+        summaries = await api.emails.summaries(principal.tenant_id, [i for i_ in ids for i in i_])
+        shown = {e.id for e in await api.access.readable_only(principal, summaries)}
+        return [[i for i in i_ if i in shown] for i_ in ids]
 
     @router.get("/changes/state", response_model=ChangeState)
     async def change_state(principal: Principal = Depends(current_principal)) -> ChangeState:
@@ -44,6 +56,7 @@ def build_router(api: EmailApi) -> APIRouter:
         responses={410: {"description": "The state is too old: list everything again"}},
     )
     async def changes(
+        request: Request,
         since: str | None = Query(None, max_length=500, description="a state from this API"),
         limit: int = Query(500, ge=1, le=5000),
         principal: Principal = Depends(current_principal),
@@ -56,11 +69,20 @@ def build_router(api: EmailApi) -> APIRouter:
                 old_state=now, new_state=now, created=[], updated=[], destroyed=[], has_more=False
             )
         found = await api.emails.changes(principal.tenant_id, states.decode(since), limit)
+        created, updated = await readable(principal, found.created, found.updated)
+        await api.access.audited(
+            principal,
+            "email.changes",
+            None,
+            request.client.host if request.client else None,
+            created=len(created),
+            updated=len(updated),
+        )
         return Changes(
             old_state=since,
             new_state=states.encode(found.new_state),
-            created=found.created,
-            updated=found.updated,
+            created=created,
+            updated=updated,
             destroyed=found.destroyed,
             has_more=found.has_more,
         )

@@ -39,7 +39,7 @@ def build_router(api: EmailApi) -> APIRouter:
     async def bulk(
         principal: Principal, request: Request, ids: list[str], edit: Edit, action: str
     ) -> BulkResult:
-        found, missing = await api.found(principal, ids)
+        found, missing = await api.writable(principal, ids)
         changed, gone = await api.editor.edit(principal.tenant_id, found, edit)
         detail = edit.labels.model_dump(exclude_none=True) if edit.labels else {}
         await api.audit.record(
@@ -95,7 +95,7 @@ def build_router(api: EmailApi) -> APIRouter:
         email_id: str, request: Request, principal: Principal = Depends(current_principal)
     ) -> Response:
         """Delete the email for good, here and at the provider (not just to the trash)."""
-        found, _ = await api.found(principal, [email_id])
+        found, _ = await api.writable(principal, [email_id])
         if not found or not await api.editor.delete(principal.tenant_id, found):
             raise NotFound(f"no email {email_id}")
         await api.audit.record(
@@ -108,7 +108,7 @@ def build_router(api: EmailApi) -> APIRouter:
         body: BulkIds, request: Request, principal: Principal = Depends(current_principal)
     ) -> BulkDeleteResult:
         """Delete up to 1000 emails for good."""
-        found, missing = await api.found(principal, body.ids)
+        found, missing = await api.writable(principal, body.ids)
         deleted = await api.editor.delete(principal.tenant_id, found)
         await api.audit.record(
             principal.tenant_id,
@@ -122,13 +122,16 @@ def build_router(api: EmailApi) -> APIRouter:
 
     @router.get("/labels", response_model=LabelList)
     async def labels(
-        mailbox_id: str | None = None, principal: Principal = Depends(current_principal)
+        request: Request,
+        mailbox_id: str | None = None,
+        principal: Principal = Depends(current_principal),
     ) -> LabelList:
         """Every label of the caller's emails (of ``mailbox_id``, if given) with how
         many emails have it and how many of those are unread. An email in the trash
         counts under the trash only."""
         boxes = await api.mailbox_ids(principal, mailbox_id)
         counts = await api.emails.label_counts(principal.tenant_id, boxes)
+        await api.access.audited(principal, "label.list", mailbox_id, _ip(request))
         return LabelList(
             items=[LabelCountItem(name=c.name, total=c.total, unread=c.unread) for c in counts]
         )

@@ -38,6 +38,7 @@ from inboxhub.ports import (
     SyncStore,
 )
 from inboxhub.services.api import cursor, states
+from inboxhub.services.api.access import MailAccess
 from inboxhub.services.api.dedup import Shown, deduplicated_page
 from inboxhub.services.api.edits import Edit, MailEditor
 from inboxhub.services.api.schemas import (
@@ -74,6 +75,7 @@ class EmailApi:
     audit: AuditLog
     bus: EventBus
     sync: SyncStore  # the outbox of changes for the providers
+    access: MailAccess  # who sees and changes which mailboxes' mail
     editor: MailEditor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,12 +83,11 @@ class EmailApi:
 
     async def mailbox_ids(self, principal: Principal, mailbox_id: str | None) -> list[str]:
         """The mailboxes this caller may read, narrowed to ``mailbox_id`` if given."""
-        readable = [m.id for m in await self.directory.list_mailboxes(principal.tenant_id)]
-        return narrowed(readable, mailbox_id)
+        return narrowed(await self.access.readable(principal), mailbox_id)
 
     async def email(self, principal: Principal, email_id: str) -> EmailDocument:
         doc = await self.emails.get(principal.tenant_id, email_id)
-        if doc is None:
+        if doc is None or not await self.access.may_read(principal, doc.mailbox_id):
             raise NotFound(f"no email {email_id}")
         return doc
 
@@ -105,12 +106,24 @@ class EmailApi:
         """The caller's emails of ``ids`` (each once), and the ids naming none."""
         wanted = list(dict.fromkeys(ids))
         emails = await self.emails.summaries(principal.tenant_id, wanted)
+        emails = await self.access.readable_only(principal, emails)
         known = {e.id for e in emails}
         return emails, [i for i in wanted if i not in known]
 
+    async def writable(
+        self, principal: Principal, ids: Sequence[str]
+    ) -> tuple[list[EmailSummary], list[str]]:
+        """``found``, for a change: 403 if the caller may not change them all."""
+        await self.access.writable(principal)  # a reader only: 403 before any lookup
+        emails, missing = await self.found(principal, ids)
+        await self.access.check_write(principal, [e.mailbox_id for e in emails])
+        return emails, missing
+
     async def edit_one(self, principal: Principal, email_id: str, edit: Edit) -> EmailDocument:
         """Apply ``edit`` to one email; the email as it is now (404 if none)."""
+        await self.access.writable(principal)
         doc = await self.email(principal, email_id)
+        await self.access.check_write(principal, [doc.mailbox_id])
         changed, gone = await self.editor.edit(principal.tenant_id, [doc.summary()], edit)
         if gone:
             raise NotFound(f"no email {email_id}")
@@ -204,6 +217,7 @@ def build_router(api: EmailApi) -> APIRouter:
 
     @router.get("/emails", response_model=EmailPage)
     async def list_emails(
+        request: Request,
         mailbox_id: str | None = None,
         limit: int = Query(50, ge=1, le=500),
         cursor_: str | None = Query(None, alias="cursor"),
@@ -228,6 +242,9 @@ def build_router(api: EmailApi) -> APIRouter:
             shown, more = [Shown(r, []) for r in rows[:limit]], len(rows) > limit
         last = shown[-1].email if more and shown else None
         next_cursor = cursor.encode(ListCursor(last.sort_date, last.id)) if last else None
+        await api.access.audited(
+            principal, "email.list", mailbox_id, _ip(request), count=len(shown), cursor=cursor_
+        )
         return EmailPage(
             items=[EmailItem.of(s.email, s.others) for s in shown],
             next_cursor=next_cursor,
@@ -294,7 +311,7 @@ def build_router(api: EmailApi) -> APIRouter:
         change = FlagsChange.model_validate(body.model_dump(include={"seen", "flagged"}))
         if change == FlagsChange():
             raise InvalidInput("give seen and/or flagged")
-        found, missing = await api.found(principal, body.ids)
+        found, missing = await api.writable(principal, body.ids)
         changed, gone = await api.editor.edit(principal.tenant_id, found, Edit(flags=change))
         await api.audit.record(
             principal.tenant_id,
@@ -411,7 +428,11 @@ def build_router(api: EmailApi) -> APIRouter:
         response.headers["Cache-Control"] = "no-store"  # the URL is a credential
         return DownloadUrl(url=url, expires_at=expires_at)
 
-    @router.get("/search", response_model=SearchResult)
+    @router.get(
+        "/search",
+        response_model=SearchResult,
+        responses={400: {"description": "the query string cannot be parsed"}},
+    )
     async def search(
         request: Request,
         q: str = Query("", max_length=2000),
@@ -422,7 +443,7 @@ def build_router(api: EmailApi) -> APIRouter:
         facets: bool = False,
         principal: Principal = Depends(current_principal),
     ) -> SearchResult:
-        mailboxes = await api.directory.list_mailboxes(principal.tenant_id)
+        mailboxes = await api.access.mailboxes(principal)
         names = {m.name.casefold(): m.id for m in mailboxes}
         query = resolve_mailboxes(scope_trash(parse_query(q)), names)
         boxes = narrowed([m.id for m in mailboxes], mailbox_id)

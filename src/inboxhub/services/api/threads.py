@@ -76,11 +76,16 @@ async def _members(
     return found
 
 
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def build_router(api: EmailApi) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["threads"])
 
     @router.get("/threads", response_model=ThreadPage)
     async def list_threads(
+        request: Request,
         mailbox_id: str | None = None,
         limit: int = Query(50, ge=1, le=200),
         cursor_: str | None = Query(None, alias="cursor"),
@@ -101,6 +106,9 @@ def build_router(api: EmailApi) -> APIRouter:
             if members[h.thread_id]
         ]
         last = heads[-1] if more and heads else None
+        await api.access.audited(
+            principal, "thread.list", mailbox_id, _ip(request), count=len(items), cursor=cursor_
+        )
         return ThreadPage(
             items=items,
             next_cursor=cursor.encode(ListCursor(last.sort_date, last.id)) if last else None,
@@ -121,7 +129,7 @@ def build_router(api: EmailApi) -> APIRouter:
             principal.user_id,
             "thread.read",
             thread_id,
-            request.client.host if request.client else None,
+            _ip(request),
             messages=len(shown),
         )
         return ThreadView(

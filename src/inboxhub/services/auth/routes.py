@@ -1,4 +1,7 @@
-"""``/api/v1/auth/*`` and ``/.well-known/jwks.json``."""
+"""``/api/v1/auth/*`` sign-in and tokens, and ``/.well-known/jwks.json``.
+
+The account's own settings (password, second factor) are in ``account_routes.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,18 @@ from pydantic import BaseModel, Field
 
 from inboxhub.domain.errors import Unauthorized
 from inboxhub.services.auth import AuthService
+from inboxhub.services.gateway.problems import declares
+from inboxhub.services.gateway.security import bearer
+from inboxhub.services.tenants.gate import tenant_active
+
+MFA_DOC: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "Wrong credentials; or, with `mfa_required: true`, the password was "
+        "right and the account has a second factor: send `mfa_ticket` and a code to "
+        "/api/v1/auth/login/totp"
+    },
+    429: {"description": "Locked out after repeated failures; see Retry-After"},
+}
 
 
 class LoginRequest(BaseModel):
@@ -17,8 +32,19 @@ class LoginRequest(BaseModel):
     tenant: str | None = Field(default=None, description="tenant slug, if the email is in several")
 
 
+class TotpLoginRequest(BaseModel):
+    ticket: str = Field(min_length=10, max_length=2000, description="`mfa_ticket` of the 401")
+    code: str = Field(
+        min_length=6, max_length=32, description="the authenticator's code, or a recovery code"
+    )
+
+
 class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str | None = Field(default=None, min_length=10, max_length=200)
 
 
 class TokenPair(BaseModel):
@@ -28,42 +54,39 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-def _ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
 def build_router(auth: AuthService) -> APIRouter:
     router = APIRouter(tags=["auth"])
 
-    async def audit(
-        tenant_id: str, actor: str | None, action: str, request: Request, **detail: Any
-    ) -> None:
-        if auth.audit is not None:
-            await auth.audit.record(tenant_id, actor, action, None, _ip(request), **detail)
-
-    @router.post("/api/v1/auth/login", response_model=TokenPair)
+    @router.post("/api/v1/auth/login", response_model=TokenPair, responses=MFA_DOC)
     async def login(body: LoginRequest, request: Request) -> dict[str, object]:
-        try:
-            user = await auth.authenticate(body.email, body.password, body.tenant)
-        except Unauthorized:
-            for account, _ in await auth.directory.find_users_by_email(body.email):
-                await audit(account.tenant_id, account.id, "auth.login_failed", request)
-            raise
-        await audit(user.tenant_id, user.id, "auth.login", request)
-        return await auth.tokens_for(user)
+        return await auth.login(body.email, body.password, body.tenant, client_ip(request))
 
-    @router.post("/api/v1/auth/refresh", response_model=TokenPair)
+    @router.post("/api/v1/auth/login/totp", response_model=TokenPair, responses=declares(401))
+    async def login_totp(body: TotpLoginRequest, request: Request) -> dict[str, object]:
+        """The second step of a sign-in with a second factor."""
+        return await auth.login_totp(body.ticket, body.code, client_ip(request))
+
+    @router.post("/api/v1/auth/refresh", response_model=TokenPair, responses=declares(401))
     async def refresh(body: RefreshRequest) -> dict[str, object]:
         tenant_id, user_id, family = await auth.tokens.rotate_refresh(body.refresh_token)
         user = await auth.directory.get_user(tenant_id, user_id)
-        if user is None or user.status != "active":
+        active = user is not None and user.status == "active"
+        if user is None or not active or not await tenant_active(auth.directory, tenant_id):
             await auth.directory.revoke_refresh_family(family)
             raise Unauthorized("the account is gone")
         return await auth.tokens_for(user, family)
 
     @router.post("/api/v1/auth/logout", status_code=204, response_class=Response)
-    async def logout(body: RefreshRequest) -> Response:
-        await auth.tokens.revoke(body.refresh_token)
+    async def logout(body: LogoutRequest, request: Request) -> Response:
+        """End the session: the refresh token's family, and the access token presented
+        as bearer (if any) until it expires."""
+        credentials = await bearer(request)
+        access = credentials.credentials if credentials is not None else None
+        await auth.logout(body.refresh_token, access)
         return Response(status_code=204)
 
     @router.get("/.well-known/jwks.json")

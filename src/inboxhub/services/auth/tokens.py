@@ -4,7 +4,11 @@ Signing keys are Ed25519, stored encrypted in the relational store, several at a
 time: the newest signs, all are published in the JWKS and verify, so a rotation
 never logs anyone out. Verification accepts only EdDSA with a known ``kid`` and
 checks expiry, issuer and audience: ``alg: none``, HMAC with the public key
-(key confusion) and RSA tokens are all refused.
+(key confusion) and RSA tokens are all refused. A process that meets a ``kid`` it
+does not know reloads the keys from the store (another process rotated them), at
+most once per ``reload_seconds``, so made-up key ids cannot hammer the database.
+
+Access tokens carry exactly ``sub, tenant_id, roles, exp, iat, jti, iss, aud``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +43,11 @@ class AccessClaims:
     roles: tuple[str, ...]
     jti: str
     exp: int
+    iat: int = 0
+
+
+class UnknownKey(Unauthorized):
+    """The token names a signing key this key set lacks (perhaps a newer one)."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,11 @@ class JwksVerifier:
     def verify_access(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
-            key = self.public_keys.get(header.get("kid", ""))
-            if header.get("alg") != ALGORITHM or key is None:
+            if header.get("alg") != ALGORITHM:
                 raise Unauthorized("token not signed by a known key")
+            key = self.public_keys.get(header.get("kid", ""))
+            if key is None:
+                raise UnknownKey("token not signed by a known key")
             claims = jwt.decode(
                 token,
                 key,
@@ -105,6 +117,7 @@ class JwksVerifier:
             tuple(claims.get("roles", [])),
             str(claims["jti"]),
             int(claims["exp"]),
+            int(claims["iat"]),
         )
 
 
@@ -121,18 +134,32 @@ class TokenService:
         audience: str,
         access_ttl: int,
         refresh_ttl: int,
+        reload_seconds: float = 10.0,
     ) -> None:
         self.directory, self.box = directory, box
         self.issuer, self.audience = issuer, audience
         self.access_ttl, self.refresh_ttl = access_ttl, refresh_ttl
+        self.reload_seconds = reload_seconds
         self.keys: list[SigningKey] = []  # newest first
         self.verifier = JwksVerifier({}, issuer, audience)
+        self._reloaded_at = float("-inf")  # time.monotonic() of the last ``reload``
 
     async def init(self) -> None:
         stored = await self.directory.get_secret(KEYS_SECRET)
         if stored is None:  # first start; every process starting now agrees on one key
             stored = await self.directory.create_secret(KEYS_SECRET, self._encode([_new_key()]))
         self._load(stored)
+
+    async def reload(self) -> bool:
+        """Load the keys again unless a reload was done within ``reload_seconds``;
+        True if they were loaded."""
+        if time.monotonic() - self._reloaded_at < self.reload_seconds:
+            return False
+        self._reloaded_at = time.monotonic()
+        stored = await self.directory.get_secret(KEYS_SECRET)
+        if stored is not None:
+            self._load(stored)
+        return True
 
     def _load(self, stored: bytes) -> None:
         entries = json.loads(self.box.decrypt(stored))
@@ -161,6 +188,9 @@ class TokenService:
 
     async def rotate(self, keep: int = 3) -> None:
         """A new signing key; the previous ones stay valid for verification."""
+        stored = await self.directory.get_secret(KEYS_SECRET)  # another process may have
+        if stored is not None:  # rotated since this one loaded
+            self._load(stored)
         await self.directory.put_secret(KEYS_SECRET, self._encode([_new_key(), *self.keys][:keep]))
         stored = await self.directory.get_secret(KEYS_SECRET)
         assert stored is not None
@@ -177,7 +207,6 @@ class TokenService:
             "tenant_id": user.tenant_id,
             "roles": user.roles,
             "iat": now,
-            "nbf": now,
             "exp": now + timedelta(seconds=self.access_ttl),
             "jti": uuid.uuid4().hex,
             "iss": self.issuer,
@@ -186,6 +215,16 @@ class TokenService:
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def verify_access(self, token: str) -> AccessClaims:
+        """Verify with the keys loaded now (see ``verify`` for a rotation elsewhere)."""
+        return self.verifier.verify_access(token)
+
+    async def verify(self, token: str) -> AccessClaims:
+        """``verify_access``, reloading the keys first if the token names an unknown one."""
+        try:
+            return self.verifier.verify_access(token)
+        except UnknownKey:
+            if not await self.reload():
+                raise
         return self.verifier.verify_access(token)
 
     async def issue_refresh(self, user: User, family: str | None = None) -> str:

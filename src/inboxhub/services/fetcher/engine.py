@@ -98,10 +98,11 @@ class FetcherEngine:
         live = await sync.heartbeat(self.worker_id, self.lease_seconds)
         if self.worker_id not in live:
             live.append(self.worker_id)
+        suspended = await self.c.tenancy.suspended_tenant_ids()  # their mailboxes rest
         mine: dict[Key, Mailbox] = {
             (b.tenant_id, b.id): b
             for b in await sync.mailboxes_to_sync()
-            if owner(live, b.tenant_id, b.id) == self.worker_id
+            if b.tenant_id not in suspended and owner(live, b.tenant_id, b.id) == self.worker_id
         }
         for key, run in list(self.running.items()):
             box = mine.get(key)
@@ -180,7 +181,7 @@ class FetcherEngine:
                     change = TenantConfigUpdated.of(record.envelope)
                     if change.what == MAILBOX_CHANGED:
                         self.wake(record.envelope.tenant_id, change.object_id)
-                    elif change.what.startswith("mailbox."):
+                    elif change.what.startswith(("mailbox.", "tenant.")):
                         self._changed.set()
                 if records:
                     await sub.commit(records)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from inboxhub.domain.errors import Forbidden, InvalidInput, NotFound
 from inboxhub.providers.gmail import parse_push_notification
+from inboxhub.services.gateway.problems import declares
 
 
 class MalformedPush(InvalidInput):
@@ -33,7 +34,7 @@ def build_router(app_settings: Any, wake: Callable[[str, int], Awaitable[int]]) 
     says how many there were."""
     router = APIRouter(prefix="/api/v1/push", tags=["push"])
 
-    @router.post("/gmail", status_code=204, response_class=Response)
+    @router.post("/gmail", status_code=204, response_class=Response, responses=declares(404))
     async def gmail_push(request: Request, token: str = Query("")) -> Response:
         expected = str(app_settings.gmail_push_token or "")
         if not expected:

@@ -7,12 +7,14 @@ mounts only the Email API (the distributed gateway, Traefik, routes by prefix).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 
 from inboxhub import __version__
 from inboxhub.runtime import Container
+from inboxhub.services.api.access import MailAccess
 from inboxhub.services.api.changes import build_router as changes_router
 from inboxhub.services.api.mail_routes import build_router as mail_router
 from inboxhub.services.api.routes import EmailApi
@@ -21,11 +23,17 @@ from inboxhub.services.api.threads import build_router as threads_router
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.audit.routes import build_router as audit_router
 from inboxhub.services.auth import AuthService
+from inboxhub.services.auth.account_routes import build_account_router as account_router
 from inboxhub.services.auth.routes import build_router as auth_router
-from inboxhub.services.gateway import health, problems, request_ids
+from inboxhub.services.auth.sso.routes import build_routers as sso_routers
+from inboxhub.services.gateway import edge, health, problems
 from inboxhub.services.notifications.routes import build_router as events_router
+from inboxhub.services.tenants.domain_routes import build_router as domain_router
+from inboxhub.services.tenants.gate import require_active_tenant
 from inboxhub.services.tenants.routes import build_push_routers
 from inboxhub.services.tenants.routes import build_router as tenants_router
+from inboxhub.services.tenants.tenant_routes import build_router as tenant_admin_router
+from inboxhub.services.tenants.user_routes import build_router as user_router
 
 
 def create_app(
@@ -42,9 +50,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.verify_token = verify_token
+    app.state.require_active_tenant = partial(require_active_tenant, c.directory)
+    # The Auth service's own checks: revoked access tokens (services/auth/revocation.py)
+    # and signing keys rotated by another process (reloaded on an unknown kid).
+    app.state.check_token = auth.check_token if auth is not None else None
+    if auth is not None and verify_token == auth.tokens.verify_access:
+        app.state.verify_token = auth.tokens.verify
     problems.install(app)
-    health.install_metrics(app)
-    request_ids.install(app)
+    edge.install(app, c.settings)  # request ids, headers, CORS, limits
     app.include_router(
         health.build_router(
             {
@@ -57,19 +70,29 @@ def create_app(
         )
     )
     everything = "gateway" in services
+    access = MailAccess(c.directory, c.access, AuditLog(c.bus))  # who reads which mail
     if auth is not None and (everything or "auth" in services):
         app.include_router(auth_router(auth))
+        app.include_router(account_router(auth))
+        for router in sso_routers(c, auth):  # single sign-on and its config
+            app.include_router(router)
     if everything or "tenants" in services:
         app.include_router(tenants_router(c))
         for router in build_push_routers(c):
             app.include_router(router)
         app.include_router(audit_router(c.directory))
+        app.include_router(domain_router(c))
+        if auth is not None:  # tenants, users, invitations (services/tenants)
+            app.include_router(tenant_admin_router(c, auth))
+            app.include_router(user_router(c, auth))
     if everything or "api" in services:
-        api = EmailApi(c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus), c.bus, c.sync)
+        api = EmailApi(
+            c.emails, c.search, c.blobs, c.directory, AuditLog(c.bus), c.bus, c.sync, access
+        )
         app.include_router(email_router(api))
         app.include_router(mail_router(api))
         app.include_router(changes_router(api))
         app.include_router(threads_router(api))
     if everything or "notifications" in services:
-        app.include_router(events_router(c.notifications))
+        app.include_router(events_router(c.notifications, access))
     return app

@@ -7,12 +7,14 @@ service elsewhere. No service trusts a header a client could forge.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from inboxhub.domain.errors import Unauthorized
+from inboxhub.services.gateway.ratelimit import VERIFIED
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
@@ -28,9 +30,22 @@ class Principal:
         return bool({"owner", "admin"} & set(self.roles))
 
 
-async def current_principal(request: Request) -> Principal:
-    credentials: HTTPAuthorizationCredentials | None = await bearer(request)
+async def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Principal:
+    # (a dependency, not a call: the OpenAPI document then names the bearer scheme)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required", www_authenticate="Bearer")
-    claims = request.app.state.verify_token(credentials.credentials)
+    token = credentials.credentials
+    verified = getattr(request.state, VERIFIED, None)  # by the rate limiter, if it ran
+    if verified is not None and verified[0] == token:
+        claims = verified[1]
+    else:
+        claims = request.app.state.verify_token(token)
+        if inspect.isawaitable(claims):  # a fetched JWKS verifies asynchronously (gateway/jwks.py)
+            claims = await claims
+    # A suspended tenant's tokens open nothing (services/tenants/gate.py, cached briefly).
+    await request.app.state.require_active_tenant(claims.tenant_id)
+    if (check := getattr(request.app.state, "check_token", None)) is not None:
+        await check(claims)  # revoked at logout or with its user (services/auth/revocation.py)
     return Principal(claims.user_id, claims.tenant_id, tuple(claims.roles))

@@ -1,8 +1,9 @@
 """``/api/v1/mailboxes``: mailbox connections and their sync status.
 
-Everyone in the tenant lists and reads them; admins connect, change, pause and
-disconnect them. Secrets are write-only: the API says which are set, never what
-they are.
+Each user lists and reads the mailboxes whose mail they read (a member: those
+assigned to them, ``/mailboxes/{id}/members``; ``services/api/access.py``); admins
+connect, change, pause and disconnect them, and assign them. Secrets are
+write-only: the API says which are set, never what they are.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from inboxhub.domain.errors import Forbidden, InvalidInput
+from inboxhub.domain.errors import Forbidden, InvalidInput, NotFound
 from inboxhub.domain.models import Mailbox, SyncStatus
 from inboxhub.runtime import Container
+from inboxhub.services.api.access import MailAccess
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.fetcher.registry import PROVIDERS
+from inboxhub.services.gateway.problems import declares
 from inboxhub.services.gateway.security import Principal, current_principal
 from inboxhub.services.tenants.mailbox_admin import MailboxAdmin
 from inboxhub.services.tenants.oauth_consent import OAuthConsent
@@ -74,6 +77,10 @@ class ConsentStart(BaseModel):
     authorization_url: str
 
 
+class MailboxMembers(BaseModel):
+    user_ids: list[str] = Field(max_length=10_000, description="users of the tenant")
+
+
 def _admin(principal: Principal) -> Principal:
     if not principal.is_admin:
         raise Forbidden("only tenant admins manage mailbox connections")
@@ -88,6 +95,12 @@ def build_router(c: Container) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["mailboxes"])
     admin = MailboxAdmin(c, AuditLog(c.bus))
     consent = OAuthConsent(admin)
+    access = MailAccess(c.directory, c.access, AuditLog(c.bus))
+
+    async def readable(principal: Principal, mailbox_id: str) -> Mailbox:
+        if not await access.may_read(principal, mailbox_id):
+            raise NotFound(f"no mailbox {mailbox_id}")
+        return await admin.get(principal.tenant_id, mailbox_id)
 
     async def items(boxes: list[Mailbox]) -> list[MailboxItem]:
         """The boxes (all of one tenant) as listed, their unread counts in one query."""
@@ -115,8 +128,11 @@ def build_router(c: Container) -> APIRouter:
         )
 
     @router.get("/mailboxes", response_model=MailboxList)
-    async def list_mailboxes(principal: Principal = Depends(current_principal)) -> MailboxList:
-        boxes = await c.directory.list_mailboxes(principal.tenant_id)
+    async def list_mailboxes(
+        request: Request, principal: Principal = Depends(current_principal)
+    ) -> MailboxList:
+        boxes = await access.mailboxes(principal)
+        await access.audited(principal, "mailbox.list", None, _ip(request))
         return MailboxList(items=await items(boxes))
 
     @router.post("/mailboxes", response_model=MailboxDetail, status_code=201)
@@ -130,9 +146,36 @@ def build_router(c: Container) -> APIRouter:
 
     @router.get("/mailboxes/{mailbox_id}", response_model=MailboxDetail)
     async def get_mailbox(
-        mailbox_id: str, principal: Principal = Depends(current_principal)
+        mailbox_id: str, request: Request, principal: Principal = Depends(current_principal)
     ) -> MailboxDetail:
-        return await detail(await admin.get(principal.tenant_id, mailbox_id))
+        box = await readable(principal, mailbox_id)
+        await access.audited(principal, "mailbox.read", mailbox_id, _ip(request))
+        return await detail(box)
+
+    @router.get("/mailboxes/{mailbox_id}/members", response_model=MailboxMembers)
+    async def get_members(
+        mailbox_id: str, principal: Principal = Depends(require_admin)
+    ) -> MailboxMembers:
+        """The members assigned to the mailbox (owners, admins and auditors see every
+        mailbox without being assigned)."""
+        box = await admin.get(principal.tenant_id, mailbox_id)
+        return MailboxMembers(user_ids=await c.access.members(box.tenant_id, box.id))
+
+    @router.put("/mailboxes/{mailbox_id}/members", response_model=MailboxMembers)
+    async def set_members(
+        mailbox_id: str, body: MailboxMembers, principal: Principal = Depends(require_admin)
+    ) -> MailboxMembers:
+        """Assign the mailbox to exactly these users of the tenant."""
+        box = await admin.get(principal.tenant_id, mailbox_id)
+        wanted = sorted(set(body.user_ids))
+        for user_id in wanted:
+            if await c.directory.get_user(box.tenant_id, user_id) is None:
+                raise InvalidInput(f"no user {user_id} in this tenant")
+        await c.access.set_members(box.tenant_id, box.id, wanted)
+        await AuditLog(c.bus).record(
+            box.tenant_id, principal.user_id, "mailbox.members", box.id, user_ids=wanted
+        )
+        return MailboxMembers(user_ids=wanted)
 
     @router.patch("/mailboxes/{mailbox_id}", response_model=MailboxDetail)
     async def update_mailbox(
@@ -153,6 +196,7 @@ def build_router(c: Container) -> APIRouter:
         mailbox_id: str, principal: Principal = Depends(require_admin)
     ) -> Response:
         await admin.delete(principal.tenant_id, principal.user_id, mailbox_id)
+        await c.access.set_members(principal.tenant_id, mailbox_id, [])
         return Response(status_code=204)
 
     @router.post("/mailboxes/{mailbox_id}/sync", status_code=202)
@@ -173,7 +217,10 @@ def build_router(c: Container) -> APIRouter:
         return ConsentStart(authorization_url=url)
 
     @router.get(
-        "/mailboxes/oauth/{provider}/callback", response_model=MailboxDetail, status_code=201
+        "/mailboxes/oauth/{provider}/callback",
+        response_model=MailboxDetail,
+        status_code=201,
+        responses=declares(401),
     )
     async def finish_consent(
         provider: Literal["gmail", "graph"],
@@ -191,6 +238,10 @@ def build_router(c: Container) -> APIRouter:
         return await detail(await consent.callback(provider, code, state))
 
     return router
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def build_push_routers(c: Container) -> list[APIRouter]:
