@@ -57,6 +57,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest_distributed.py
 	$(BIN)/python bench/imap_sync.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/auth.py
 
 fuzz: $(TEST_STAMP)
 	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py
