@@ -150,6 +150,16 @@ async def test_no_new_user_outside_the_verified_domains(s: Site, idp: OidcIdp, d
     assert not [u for u, _ in await s.c.directory.find_users_by_email(f"someone@{domain}")]
 
 
+async def test_the_idp_opens_no_account_outside_the_verified_domains(s: Site, idp: OidcIdp) -> None:
+    """A tenant admin runs the IdP: were it to speak for any address, an admin could
+    sign in as the tenant's owner. An owner at an unverified domain stays shut."""
+    owner = f"owner@{UNVERIFIED}"
+    await s.c.directory.create_user(s.acme, owner, None, ["owner"])
+    done = await _finish(s, await _to_callback(s, idp, owner))
+    assert done.status_code == 403
+    assert "verified" in done.json()["detail"]
+
+
 async def test_no_new_user_when_jit_is_off(s: Site, idp: OidcIdp) -> None:
     body = {"issuer": idp.issuer, "client_id": CLIENT_ID, "jit": False}
     assert (await s.admin.put("/api/v1/sso/oidc", json=body)).status_code == 200

@@ -19,6 +19,7 @@ import structlog
 
 from inboxhub.domain.errors import InvalidInput, MailerError
 from inboxhub.domain.models import User
+from inboxhub.mime.system_mail import system_message
 from inboxhub.ports import AccountStore, Directory, Mailer
 from inboxhub.settings import Settings
 
@@ -75,10 +76,6 @@ class PasswordResets:
     async def _message(self, user: User, token: str) -> EmailMessage:
         tenant = await self.directory.get_tenant(user.tenant_id)
         minutes = self.settings.password_reset_ttl_seconds // 60
-        message = EmailMessage()
-        message["From"] = self.settings.system_mail_from
-        message["To"] = user.email
-        message["Subject"] = "Reset your inboxhub password"
         text = (
             f"Someone asked to reset the password of {user.email}"
             f" at {tenant.name if tenant else 'inboxhub'}.\n\n"
@@ -87,9 +84,9 @@ class PasswordResets:
             "The link works once. If you did not ask for it, ignore this message:"
             " your password stays as it is.\n"
         )
-        # Unwrapped when it can be, so that the link stays whole in the bytes sent.
-        message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
-        return message
+        return system_message(
+            self.settings.system_mail_from, user.email, "Reset your inboxhub password", text
+        )
 
     async def holder(self, token: str) -> User:
         """The account an unused reset token is for (without using it)."""

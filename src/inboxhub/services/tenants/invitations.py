@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from inboxhub.domain.errors import Conflict, Forbidden, MailerError, NotFound
 from inboxhub.domain.events import USER_CREATED, UserCreated
 from inboxhub.domain.models import Invitation, Tenant, User
+from inboxhub.mime.system_mail import system_message
 from inboxhub.runtime import Container
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.auth import AuthService
@@ -54,12 +55,7 @@ class Invitations:
     def _message(self, tenant: Tenant, invitation: Invitation, token: str) -> EmailMessage:
         s = self.c.settings
         link = f"{s.public_url.rstrip('/')}/accept-invitation?{urlencode({'token': token})}"
-        message = EmailMessage()
-        message["From"] = s.system_mail_from
-        message["To"] = invitation.email
-        name = " ".join(tenant.name.split())  # one header line, whatever the name holds
-        message["Subject"] = f"You are invited to {name} on inboxhub"
-        message.set_content(
+        text = (
             f"You have been invited to join {tenant.name} on inboxhub.\n\n"
             f"Accept the invitation and choose a password here:\n{link}\n\n"
             f'(or POST {{"token": "{token}", "password": ...}} to '
@@ -67,7 +63,8 @@ class Invitations:
             f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC.\n"
             "If you did not expect this, ignore this message.\n"
         )
-        return message
+        subject = f"You are invited to {tenant.name} on inboxhub"
+        return system_message(s.system_mail_from, invitation.email, subject, text)
 
     async def invite(
         self, admin: Principal, email: str, roles: list[str], ip: str | None

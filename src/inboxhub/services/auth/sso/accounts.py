@@ -1,9 +1,10 @@
 """Whose account a single sign-on opens.
 
-An active account with the email in the tenant signs in. Otherwise, with just-in-time
-creation on, one is created (the configured role) when the email's domain is one of
-the tenant's *verified* domains: the tenant showed it owns that domain, so its IdP
-may speak for the addresses in it. Anything else is refused. A platform operator's
+The IdP speaks only for addresses in the tenant's *verified* domains: the tenant
+showed it owns those domains. Otherwise a tenant admin who configures an IdP could
+sign in as any account of the tenant, its owners included. Within them, an active
+account with the email signs in; with just-in-time creation on, a new address gets
+an account (the configured role). Anything else is refused. A platform operator's
 account never signs in through a tenant's IdP (its admins run that IdP).
 """
 
@@ -26,6 +27,10 @@ class SsoAccounts:
     bus: EventBus
 
     async def account_for(self, tenant_id: str, email: str, policy: JitSettings) -> User:
+        domain = email.rsplit("@", 1)[-1].lower()
+        verified = {d.domain for d in await self.tenancy.list_domains(tenant_id) if d.verified}
+        if domain not in verified:
+            raise Forbidden(f"{domain} is not a verified domain of the tenant")
         user = await self._existing(tenant_id, email)
         if user is None:
             user = await self._create(tenant_id, email, policy)
@@ -42,12 +47,8 @@ class SsoAccounts:
         return None
 
     async def _create(self, tenant_id: str, email: str, policy: JitSettings) -> User:
-        domain = email.rsplit("@", 1)[-1].lower()
-        verified = {d.domain for d in await self.tenancy.list_domains(tenant_id) if d.verified}
-        if not policy.jit or domain not in verified:
-            raise Forbidden(
-                "no account for this email in the tenant, and its domain admits no new users"
-            )
+        if not policy.jit:
+            raise Forbidden("no account for this email in the tenant, and no new ones by SSO")
         try:
             user = await self.directory.create_user(tenant_id, email, None, [policy.default_role])
         except Conflict:  # created by a sign-in at the same moment
