@@ -23,6 +23,8 @@ keys_app = typer.Typer(help="Signing keys of access tokens.", no_args_is_help=Tr
 app.add_typer(keys_app, name="keys")
 secrets_app = typer.Typer(help="Secrets at rest (INBOXHUB_SECRET_KEY).", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+audit_app = typer.Typer(help="The audit trail: verify its chains, purge.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -183,6 +185,35 @@ def keys_rotate(
 
     kids = asyncio.run(rotate_signing_keys(_settings(), keep))
     console.print(f"signing with key {kids[0]}; verifying with {', '.join(kids)}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every tenant)")] = None,
+) -> None:
+    """Check each tenant's audit chain; exit 1 at the first record edited, deleted,
+    reordered or inserted."""
+    from inboxhub.services.audit.maintenance import verify_trails
+
+    for result in asyncio.run(verify_trails(_settings(), tenant)):
+        if not result.ok:
+            console.print(
+                f"[red]{result.tenant_id}: broken at seq {result.broken_seq}[/]: {result.reason}"
+            )
+            raise typer.Exit(1)
+        console.print(f"{result.tenant_id}: {result.verified} records verified")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every tenant)")] = None,
+) -> None:
+    """Delete the records older than each tenant's retention (not under legal hold);
+    the audit service also does this once a day."""
+    from inboxhub.services.audit.maintenance import purge_trails
+
+    for tenant_id, count in asyncio.run(purge_trails(_settings(), tenant)).items():
+        console.print(f"{tenant_id}: {count} records purged")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from inboxhub.domain.audit import AuditEntry, AuditFilter, AuditPolicy, AuditVerification
 from inboxhub.domain.encoded import EncodedEmail
 from inboxhub.domain.events import Envelope
 from inboxhub.domain.models import (
@@ -525,20 +526,9 @@ class Directory(Protocol):
 
     async def revoke_refresh_family(self, family: str) -> None: ...
 
-    async def add_audit(
-        self,
-        tenant_id: str,
-        time: datetime,
-        actor_id: str | None,
-        action: str,
-        object_id: str | None,
-        detail: dict[str, object],
-        event_id: str,
-    ) -> None:
-        """Record one audit entry; the same ``event_id`` twice is stored once."""
+    async def list_audit(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]:
+        """The newest entries, by time (``AuditStore`` writes them and queries them)."""
         ...
-
-    async def list_audit(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]: ...
 
     async def get_secret(self, name: str) -> bytes | None:
         """A platform secret (e.g. JWT signing keys), already encrypted by the caller."""
@@ -807,6 +797,38 @@ class AccountStore(Protocol):
         self, tenant_id: str, user_id: str, jti: str, issued_at: datetime
     ) -> bool:
         """Whether this access token was revoked, alone or with all of its user's."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit trail: one hash chain per tenant (``services/audit/chain.py``)."""
+
+    async def append(self, tenant_id: str, entry: AuditEntry) -> bool:
+        """Chain the entry at the end of the tenant's trail; False if its
+        ``event_id`` is there already (a redelivered event)."""
+        ...
+
+    async def query(
+        self, tenant_id: str, where: AuditFilter, before_seq: int | None, limit: int
+    ) -> builtins.list[dict[str, Any]]:
+        """Newest first (by ``seq``); the next page passes the last item's ``seq``."""
+        ...
+
+    def pages(
+        self, tenant_id: str, where: AuditFilter, size: int = 500
+    ) -> AsyncIterator[builtins.list[dict[str, Any]]]:
+        """Every matching entry, newest first, a page at a time (exports)."""
+        ...
+
+    async def verify(self, tenant_id: str) -> AuditVerification: ...
+
+    async def policy(self, tenant_id: str) -> AuditPolicy: ...
+
+    async def set_policy(self, tenant_id: str, policy: AuditPolicy) -> None: ...
+
+    async def purge(self, tenant_id: str, now: datetime) -> int:
+        """Delete the entries older than the retention unless under legal hold; the
+        chain stays verifiable from its new anchor. How many went."""
         ...
 
 

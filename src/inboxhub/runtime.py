@@ -29,6 +29,7 @@ from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import (
     AccessStore,
     AccountStore,
+    AuditStore,
     BlobStore,
     Directory,
     EmailStore,
@@ -193,6 +194,12 @@ def make_erasure(directory: Directory) -> ErasureStore:
     return SqlErasureStore(_sql(directory))
 
 
+def make_audit_store(directory: Directory, box: SecretBox) -> AuditStore:
+    from inboxhub.adapters.db_audit import SqlAuditStore
+
+    return SqlAuditStore(_sql(directory), box)
+
+
 def make_sealed_columns(directory: Directory) -> SealedColumns:
     from inboxhub.adapters.db_rotation import SqlSealedColumns
 
@@ -274,6 +281,7 @@ class Container:
     erasure: ErasureStore
     sso: SsoStore
     accounts: AccountStore
+    audit: AuditStore
     mailer: Mailer
     box: SecretBox
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -297,6 +305,7 @@ async def open_container(settings: Settings) -> Container:
     bus = make_bus(settings)
     await bus.start()
     directory = await make_directory(settings)
+    box = SecretBox(settings.secret_key)
     return Container(
         settings=settings,
         bus=bus,
@@ -310,8 +319,9 @@ async def open_container(settings: Settings) -> Container:
         erasure=make_erasure(directory),
         sso=make_sso(directory),
         accounts=make_accounts(directory),
+        audit=make_audit_store(directory, box),
         mailer=make_mailer(settings),
-        box=SecretBox(settings.secret_key),
+        box=box,
     )
 
 
@@ -358,7 +368,7 @@ def consumer_specs(c: Container, names: tuple[str, ...]) -> list[tuple[str, list
     if "notifications" in names:
         specs.append(("notifications", [EMAIL_PROCESSED], c.notifications.handle))
     if "audit" in names:
-        specs.append(("audit", [AUDIT_ACTION], AuditRecorder(c.directory).handle))
+        specs.append(("audit", [AUDIT_ACTION], AuditRecorder(c.audit).handle))
     return specs
 
 

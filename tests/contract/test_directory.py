@@ -91,15 +91,6 @@ async def test_refresh_tokens_rotate_once_and_reuse_revokes_the_family(
     assert await directory.use_refresh_token("unknown") is None
 
 
-async def test_audit_is_idempotent_by_event_id_and_tenant_scoped(directory: Directory) -> None:
-    now = datetime.now(UTC)
-    for _ in range(2):
-        await directory.add_audit("t1", now, "u", "email.read", "e1", {"ip": "1.2.3.4"}, "ev1")
-    await directory.add_audit("t2", now, "v", "auth.login", None, {}, "ev2")
-    [entry] = await directory.list_audit("t1")
-    assert entry["action"] == "email.read" and entry["detail"] == {"ip": "1.2.3.4"}
-
-
 async def test_secrets_and_repeated_migrations(directory: Directory, tmp_path: Path) -> None:
     assert await directory.get_secret("k") is None
     await directory.put_secret("k", b"\x00\x01")

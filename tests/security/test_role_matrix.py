@@ -43,6 +43,9 @@ DELETE /api/v1/mailboxes/{mailbox_id}                             Y    Y    N   
 POST   /api/v1/mailboxes/{mailbox_id}/sync                        Y    Y    N    N    N    N
 GET    /api/v1/mailboxes/oauth/{provider}/authorize               Y    Y    N    N    N    Y
 GET    /api/v1/audit                                              Y    Y    N    N    Y    Y
+GET    /api/v1/audit/export                                       Y    Y    N    N    Y    Y
+GET    /api/v1/audit/policy                                       Y    Y    N    N    N    Y
+PUT    /api/v1/audit/policy                                       Y    Y    N    N    N    Y
 GET    /api/v1/emails                                             Y    Y    Y    N    Y    N
 GET    /api/v1/emails/{email_id}                                  Y    Y    Y    N    Y    N
 PATCH  /api/v1/emails/{email_id}                                  Y    Y    Y    N    N    N

@@ -416,30 +416,6 @@ class SqlDirectory:
 
     # ------------------------------------------------------------ audit
 
-    async def add_audit(
-        self,
-        tenant_id: str,
-        time: datetime,
-        actor_id: str | None,
-        action: str,
-        object_id: str | None,
-        detail: dict[str, object],
-        event_id: str,
-    ) -> None:
-        with contextlib.suppress(IntegrityError):  # the same event again: recorded once
-            await self._write(
-                tenant_id,
-                insert(audit_log).values(
-                    event_id=event_id,
-                    tenant_id=tenant_id,
-                    time=time,
-                    actor_id=actor_id,
-                    action=action,
-                    object_id=object_id,
-                    detail=detail,
-                ),
-            )
-
     async def list_audit(self, tenant_id: str, limit: int = 100) -> list[dict[str, object]]:
         rows = await self._all(
             tenant_id,

@@ -143,8 +143,11 @@ class SqlErasureStore:
         for name in ACTOR_COLUMNS:
             if name in table.c:
                 column = table.c[name]
+                values: dict[str, Any] = {name: pseudonym}
+                if table is audit_log:  # its chain keeps the commitment (services/audit)
+                    values["erased"] = True
                 moved = await conn.execute(
-                    update(table).where(ours, column == user_id).values({name: pseudonym})
+                    update(table).where(ours, column == user_id).values(values)
                 )
                 count += int(moved.rowcount or 0)
         return count
@@ -154,7 +157,8 @@ class SqlErasureStore:
         conn: AsyncConnection, tenant_id: str, emails: Sequence[str], pseudonym: str
     ) -> int:
         """Their addresses out of every audit detail of the tenant; their IP addresses
-        out of the entries of what they did."""
+        and user agents out of the entries of what they did. The entries rewritten are
+        marked ``erased``: the audit chain then checks them by their place only."""
         text = cast(audit_log.c.detail, Text)
         mentions = [text.ilike(f"%{e}%") for e in emails]
         rows = await conn.execute(
@@ -168,11 +172,12 @@ class SqlErasureStore:
             detail = scrubbed(dict(row.detail or {}), emails)
             if row.actor_id == pseudonym:
                 detail.pop("ip", None)
+                detail.pop("user_agent", None)
             if detail != row.detail:
                 await conn.execute(
                     update(audit_log)
                     .where(audit_log.c.tenant_id == tenant_id, audit_log.c.event_id == row.event_id)
-                    .values(detail=detail)
+                    .values(detail=detail, erased=True)
                 )
                 count += 1
         return count

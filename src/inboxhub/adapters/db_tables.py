@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -277,7 +279,31 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("object_id", String(64)),
     Column("detail", JSON, nullable=False),
+    # the tenant's hash chain (adapters/db_audit.py, services/audit/chain.py)
+    Column("seq", BigInteger),
+    Column("outcome", String(16), nullable=False, server_default="success"),
+    Column("request_id", String(128)),
+    Column("commitment", String(64)),
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
+    Column("erased", Boolean, nullable=False, server_default=false()),
     Index("audit_by_tenant_time", "tenant_id", "time"),
+    Index("audit_by_tenant_seq", "tenant_id", "seq", unique=True),
+)
+
+# Per tenant: the head of its audit chain (locked by each append), the anchor the
+# chain starts from after a purge, the sealed key of its commitments, its policy.
+audit_chains = Table(
+    "audit_chains",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("head_seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("anchor_seq", BigInteger, nullable=False),
+    Column("anchor_hash", String(64), nullable=False),
+    Column("key", LargeBinary, nullable=False, info=ENCRYPTED),
+    Column("retention_days", Integer),
+    Column("legal_hold", Boolean, nullable=False, server_default=false()),
 )
 
 secrets = Table(

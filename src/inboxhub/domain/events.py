@@ -155,3 +155,6 @@ class AuditAction(Payload):
     object_id: str | None = None
     detail: dict[str, Any] = {}
     ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    outcome: str = "success"  # or "failure" (a failed login, a refused action)

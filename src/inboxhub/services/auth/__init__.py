@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inboxhub.domain.audit import FAILURE
 from inboxhub.domain.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from inboxhub.domain.models import User
 from inboxhub.ports import AccountStore, Directory, Mailer
@@ -139,7 +140,9 @@ class AuthService:
         """``Unauthorized`` for a revoked access token (``current_principal``'s hook)."""
         await self.revocations.check(claims)
 
-    async def logout(self, refresh_token: str | None, access_token: str | None) -> None:
+    async def logout(
+        self, refresh_token: str | None, access_token: str | None, ip: str | None = None
+    ) -> None:
         if refresh_token:
             await self.tokens.revoke(refresh_token)
         if access_token:
@@ -148,6 +151,8 @@ class AuthService:
             except Unauthorized:
                 return  # expired or forged: nothing to revoke
             await self.revocations.revoke_token(claims)
+            if self.audit is not None:
+                await self.audit.record(claims.tenant_id, claims.user_id, "auth.logout", None, ip)
 
     async def revoke_user(self, tenant_id: str, user_id: str) -> None:
         """Sign the user out everywhere: every refresh token, and every access token
@@ -247,7 +252,7 @@ class AuthService:
 
     async def _audit_failed(self, users: list[User], ip: str | None, reason: str) -> None:
         for user in users:
-            await self._record(user, "auth.login_failed", ip, reason=reason)
+            await self._record(user, "auth.login_failed", ip, outcome=FAILURE, reason=reason)
 
     async def _record(self, user: User, action: str, ip: str | None, **detail: Any) -> None:
         if self.audit is not None:

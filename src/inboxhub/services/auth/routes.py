@@ -86,7 +86,7 @@ def build_router(auth: AuthService) -> APIRouter:
         as bearer (if any) until it expires."""
         credentials = await bearer(request)
         access = credentials.credentials if credentials is not None else None
-        await auth.logout(body.refresh_token, access)
+        await auth.logout(body.refresh_token, access, client_ip(request))
         return Response(status_code=204)
 
     @router.get("/.well-known/jwks.json")

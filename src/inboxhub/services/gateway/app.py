@@ -20,6 +20,7 @@ from inboxhub.services.api.mail_routes import build_router as mail_router
 from inboxhub.services.api.routes import EmailApi
 from inboxhub.services.api.routes import build_router as email_router
 from inboxhub.services.api.threads import build_router as threads_router
+from inboxhub.services.audit.context import AuditContextMiddleware
 from inboxhub.services.audit.publisher import AuditLog
 from inboxhub.services.audit.routes import build_router as audit_router
 from inboxhub.services.auth import AuthService
@@ -58,6 +59,7 @@ def create_app(
         app.state.verify_token = auth.tokens.verify
     problems.install(app)
     edge.install(app, c.settings)  # request ids, headers, CORS, limits
+    app.add_middleware(AuditContextMiddleware)  # the caller's user agent, for audit records
     app.include_router(
         health.build_router(
             {
@@ -80,7 +82,7 @@ def create_app(
         app.include_router(tenants_router(c))
         for router in build_push_routers(c):
             app.include_router(router)
-        app.include_router(audit_router(c.directory))
+        app.include_router(audit_router(c.audit, AuditLog(c.bus)))
         app.include_router(domain_router(c))
         if auth is not None:  # tenants, users, invitations (services/tenants)
             app.include_router(tenant_admin_router(c, auth))
