@@ -174,3 +174,27 @@ async def test_a_user_erasure_keeps_the_chain_verifiable(site: Site) -> None:
     assert erased and all(i["ip"] is None and i["user_agent"] is None for i in erased)
     result = await site.c.audit.verify(site.tenant_id)
     assert result.ok and result.verified == len(items)
+
+
+async def test_refused_requests_are_recorded_as_failures(site: Site) -> None:
+    """A signed-in caller refused (403, or 404 for an id it may not see) leaves a
+    failure record in its own tenant's trail; a request without a token leaves none."""
+    [(owner, _)] = await site.c.directory.find_users_by_email(OWNER)
+    [(member, _)] = await site.c.directory.find_users_by_email(MEMBER)
+    assert (await site.member.get("/api/v1/audit")).status_code == 403
+    probe = await site.other.get(f"/api/v1/users/{owner.id}")
+    assert probe.status_code == 404
+    anonymous = httpx.AsyncClient(transport=httpx.ASGITransport(app=site.app), base_url="http://t")
+    assert (await anonymous.get("/api/v1/audit")).status_code == 401
+    await anonymous.aclose()
+    await site.recorded()
+    refused = (await _items(site.owner, action="request.refused"))["items"]
+    assert [(i["actor_id"], i["outcome"]) for i in refused] == [(member.id, "failure")]
+    detail = refused[0]["detail"]
+    assert (detail["method"], detail["route"], detail["status"]) == ("GET", "/api/v1/audit", 403)
+    assert refused[0]["user_agent"] == AGENT and refused[0]["request_id"]
+    [theirs] = (await _items(site.other, action="request.refused"))["items"]
+    assert (
+        theirs["object_id"] == owner.id and theirs["detail"]["route"] == "/api/v1/users/{user_id}"
+    )
+    assert (await site.c.audit.verify(site.tenant_id)).ok

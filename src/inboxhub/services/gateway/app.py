@@ -22,6 +22,7 @@ from inboxhub.services.api.routes import build_router as email_router
 from inboxhub.services.api.threads import build_router as threads_router
 from inboxhub.services.audit.context import AuditContextMiddleware
 from inboxhub.services.audit.publisher import AuditLog
+from inboxhub.services.audit.refusals import refusal_recorder
 from inboxhub.services.audit.routes import build_router as audit_router
 from inboxhub.services.auth import AuthService
 from inboxhub.services.auth.account_routes import build_account_router as account_router
@@ -57,7 +58,7 @@ def create_app(
     app.state.check_token = auth.check_token if auth is not None else None
     if auth is not None and verify_token == auth.tokens.verify_access:
         app.state.verify_token = auth.tokens.verify
-    problems.install(app)
+    problems.install(app, refusal_recorder(AuditLog(c.bus)))  # refusals are audited
     edge.install(app, c.settings)  # request ids, headers, CORS, limits
     app.add_middleware(AuditContextMiddleware)  # the caller's user agent, for audit records
     app.include_router(

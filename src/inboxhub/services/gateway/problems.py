@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -47,11 +48,20 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def install(app: FastAPI) -> None:
+def install(
+    app: FastAPI, answered: Callable[[Request, InboxhubError], Awaitable[None]] | None = None
+) -> None:
+    """``answered`` sees each domain error before it is answered (the audit trail
+    records refusals: ``services/audit/refusals.py``); its own failure is logged."""
     document(app)
 
     @app.exception_handler(InboxhubError)
     async def domain_error(request: Request, exc: InboxhubError) -> JSONResponse:
+        if answered is not None:
+            try:
+                await answered(request, exc)
+            except Exception:
+                log.exception("problem.hook_failed", path=request.url.path)
         extra = {k: v for k, v in exc.extra.items() if k != "www_authenticate"}
         return problem(exc.status, exc.title, exc.detail, request, extra)
 

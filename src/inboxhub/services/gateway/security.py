@@ -48,4 +48,6 @@ async def current_principal(
     await request.app.state.require_active_tenant(claims.tenant_id)
     if (check := getattr(request.app.state, "check_token", None)) is not None:
         await check(claims)  # revoked at logout or with its user (services/auth/revocation.py)
-    return Principal(claims.user_id, claims.tenant_id, tuple(claims.roles))
+    principal = Principal(claims.user_id, claims.tenant_id, tuple(claims.roles))
+    request.state.principal = principal  # for the audit of a refusal (audit/refusals.py)
+    return principal
