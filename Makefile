@@ -58,6 +58,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/imap_sync.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/api.py
 
 fuzz: $(TEST_STAMP)
 	INBOXHUB_FUZZ_EXAMPLES=100000 $(BIN)/pytest -q --timeout=7200 tests/unit/test_mime_fuzz.py

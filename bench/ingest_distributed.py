@@ -1,7 +1,7 @@
 """Ingest throughput of the distributed deployment, next to the embedded mode.
 
 Starts the real servers of ../shared/infra.md (PostgreSQL, SeaweedFS, noida-db for
-Kafka and Elasticsearch, SecantusDB), then for 1 and 2 processor instances runs the
+Kafka and Elasticsearch, SecantusDB), then for 1, 2 and 4 processor instances runs the
 whole distributed deployment (every service its own process, Traefik in front) and
 times `inboxhub import` of one Maildir until every message is searchable. The
 embedded mode imports the same Maildir in the same run. One JSON line on stdout.
@@ -87,6 +87,9 @@ def distributed(
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=2_000)
+    ap.add_argument(
+        "--processors", default="1,2,4", help="processor (and indexer) instances per run"
+    )
     ap.add_argument("--workdir", type=Path, default=Path("bench/out"))
     args = ap.parse_args()
     work = args.workdir.resolve()
@@ -100,7 +103,7 @@ def main() -> None:
             started.append(server().start())
         servers = Servers(*started)  # type: ignore[arg-type]
         rates: dict[str, Any] = {}
-        for n in (1, 2):
+        for n in (int(x) for x in args.processors.split(",")):
             took, cpu = distributed(maildir, work / f"distributed-{n}", servers, n)
             rates[f"distributed_{n}_processors_emails_per_s"] = round(args.count / took, 1)
             rates[f"distributed_{n}_processors_cpu_seconds"] = cpu
