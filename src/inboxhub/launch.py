@@ -33,6 +33,7 @@ from inboxhub.services.consumer_processes import consumer_processes
 from inboxhub.services.fetcher.engine import FetcherEngine
 from inboxhub.services.gateway.app import create_app
 from inboxhub.services.gateway.jwks import RemoteJwks
+from inboxhub.services.sender.worker import SendWorker
 from inboxhub.services.tenants.bootstrap import ADMIN_ROLES, bootstrap
 from inboxhub.settings import Settings
 
@@ -86,6 +87,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
         with consumer_processes(settings, CHILD_SERVICES) as children:
             tasks = start_consumers(c, in_process, stop)
             tasks.append(asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher"))
+            tasks.append(asyncio.create_task(SendWorker(c).run(stop), name="sender"))
             tasks.append(asyncio.create_task(children.watch(stop), name="consumer-children"))
             for task in tasks:
                 task.add_done_callback(functools.partial(_exit_if_died, stop))
@@ -115,6 +117,8 @@ async def serve_one(settings: Settings, service: str, host: str, port: int) -> N
             tasks = start_consumers(c, (service,), stop)
         elif service == "fetcher":
             tasks = [asyncio.create_task(FetcherEngine(c).run(stop), name="fetcher")]
+        elif service == "sender":  # the outbox worker (the sending API is the api's)
+            tasks = [asyncio.create_task(SendWorker(c).run(stop), name="sender")]
         for task in tasks:
             task.add_done_callback(functools.partial(_exit_if_died, stop))
         verify: Callable[[str], Any] = auth.tokens.verify_access

@@ -9,7 +9,7 @@ All methods that take a ``tenant_id`` never return or touch another tenant's dat
 from __future__ import annotations
 
 import builtins  # ``list`` is a method of the stores below
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -19,6 +19,8 @@ from inboxhub.domain.audit import AuditEntry, AuditFilter, AuditPolicy, AuditVer
 from inboxhub.domain.encoded import EncodedEmail
 from inboxhub.domain.events import Envelope
 from inboxhub.domain.models import (
+    DkimKey,
+    DkimKeyInfo,
     EmailDocument,
     EmailSummary,
     Flags,
@@ -34,7 +36,16 @@ from inboxhub.domain.models import (
     TenantDomain,
     User,
 )
+from inboxhub.domain.outgoing import OutgoingMessage, Upload
 from inboxhub.domain.search_query import Node
+from inboxhub.domain.webhooks import (
+    AttemptResult,
+    Claimed,
+    Delivery,
+    DisablePolicy,
+    NewDelivery,
+    Webhook,
+)
 
 # ---------------------------------------------------------------- event bus
 
@@ -73,6 +84,14 @@ class Subscription(Protocol):
         ...
 
 
+class RecordsExpired(LookupError):
+    """A reader's position is older than the bus keeps (see ``EventBus.reader``)."""
+
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        super().__init__(f"{topic}[{partition}] no longer holds offset {offset}")
+        self.topic, self.partition, self.offset = topic, partition, offset
+
+
 class EventBus(Protocol):
     async def start(self) -> None: ...
 
@@ -100,6 +119,20 @@ class EventBus(Protocol):
 
     async def read(self, topic: str, limit: int = 100) -> list[Record]:
         """The oldest ``limit`` records of ``topic`` (for `dlq list` and replay)."""
+        ...
+
+    def reader(self, start: Mapping[tuple[str, int], int]) -> Subscription:
+        """A reader of the given (topic, partition)s, each from its offset on, in no
+        consumer group: it sees every record, whoever else reads (fan-out), in each
+        partition's order. ``commit`` does nothing. ``fetch`` raises ``RecordsExpired``
+        when a partition's position is below the oldest record the bus still holds
+        (retention, ``delete_before``): what was there is gone."""
+        ...
+
+    async def delete_before(self, topic: str, offsets: Mapping[int, int]) -> None:
+        """Drop each given partition's records below its offset, as retention does
+        (Kafka's DeleteRecords); later records keep their offsets and new ones go on
+        counting from the end."""
         ...
 
 
@@ -840,6 +873,47 @@ class SealedColumns(Protocol):
         ...
 
 
+class DkimKeyStore(Protocol):
+    """DKIM signing keys of a tenant's domains, one per (domain, selector); private
+    keys sealed by ``crypto.SecretBox`` at rest and returned only by ``signing_key``.
+    Domains are lower-case ASCII (IDNA), selectors lower case."""
+
+    async def add(
+        self,
+        tenant_id: str,
+        domain: str,
+        selector: str,
+        *,
+        algorithm: str,
+        private_key_pem: bytes,
+        dns_value: str,
+        created_by: str | None,
+    ) -> DkimKeyInfo:
+        """Store a new, inactive key; ``Conflict`` if the selector is taken."""
+        ...
+
+    async def list(self, tenant_id: str, domain: str) -> builtins.list[DkimKeyInfo]:
+        """The domain's keys, by selector."""
+        ...
+
+    async def get(self, tenant_id: str, domain: str, selector: str) -> DkimKeyInfo | None: ...
+
+    async def activate(self, tenant_id: str, domain: str, selector: str) -> DkimKeyInfo | None:
+        """Make the key the domain's signing key (the others of the domain stop
+        signing); None if there is no such key. Idempotent."""
+        ...
+
+    async def delete(self, tenant_id: str, domain: str, selector: str) -> bool: ...
+
+    async def signing_key(self, tenant_id: str, domain: str) -> DkimKey | None:
+        """For the send worker: the active key of ``domain`` (the From address's
+        domain, lower-case ASCII) with its private key decrypted, or None when the
+        tenant has no active key there or no longer has the domain. Sign with
+        ``mime.dkim_sign.dkim_sign(raw, domain=key.domain, selector=key.selector,
+        private_key_pem=key.private_key_pem)``."""
+        ...
+
+
 # ---------------------------------------------------------------- platform mail
 
 
@@ -852,6 +926,126 @@ class Mailer(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- users' outgoing mail
+
+
+@dataclass(frozen=True)
+class SendReceipt:
+    """What the mailbox's provider said about a message it took.
+
+    ``provider_message_id`` is the id the mailbox's sync will give the sent copy
+    (None when it cannot be known yet); ``filed_in_sent`` says whether the copy is
+    already in the provider's Sent folder; ``rejected`` maps each recipient the
+    provider refused while it took the others to its reason."""
+
+    provider_message_id: str | None
+    filed_in_sent: bool
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+class MailTransport(Protocol):
+    """Delivery through one mailbox's own provider (SMTP submission, Gmail API,
+    Graph). Raises ``SendTemporaryError`` (retry later) or ``SendPermanentError``."""
+
+    async def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> SendReceipt:
+        """Submit ``raw`` (Bcc header kept: the transport keeps it off the wire) from
+        ``sender`` to every address in ``recipients`` (to + cc + bcc)."""
+        ...
+
+    async def find_sent(self, message_id: str) -> bool | None:
+        """Whether a message with this Message-ID is already in the Sent folder
+        (after a crash mid-send); None when the provider cannot tell."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class OutgoingStore(Protocol):
+    """Users' outgoing messages (drafts, the send outbox) and their uploads.
+
+    A changing call names the states it may start from; it changes nothing (and
+    returns None / False) when the row is in another state or a worker's lease on it
+    has not expired, so a message a worker is sending is never edited or cancelled
+    under it. The worker's calls name the lease they hold (``owner``) instead."""
+
+    async def create(self, message: OutgoingMessage) -> OutgoingMessage:
+        """Store a new message; ``Conflict`` if its author used its idempotency key
+        before (read that message with ``by_idempotency_key``)."""
+        ...
+
+    async def get(self, tenant_id: str, message_id: str) -> OutgoingMessage | None: ...
+
+    async def by_idempotency_key(
+        self, tenant_id: str, user_id: str, key: str
+    ) -> OutgoingMessage | None: ...
+
+    async def list(
+        self,
+        tenant_id: str,
+        user_id: str,
+        states: Sequence[str] | None,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+    ) -> builtins.list[OutgoingMessage]:
+        """The author's messages, newest first (``created_at``, then id), older than
+        ``before`` when given."""
+        ...
+
+    async def change(
+        self,
+        tenant_id: str,
+        message_id: str,
+        values: Mapping[str, Any],
+        *,
+        states: Sequence[str],
+        now: datetime,
+        owner: str | None = None,
+    ) -> OutgoingMessage | None:
+        """Set ``values`` (fields of ``OutgoingMessage``) if the message is in one of
+        ``states`` and either its lease is ``owner``'s or (``owner`` None) no live lease
+        is on it; the message as it is now, or None if nothing changed."""
+        ...
+
+    async def delete(
+        self, tenant_id: str, message_id: str, *, states: Sequence[str], now: datetime
+    ) -> bool:
+        """Delete the message if it is in one of ``states`` and not leased."""
+        ...
+
+    async def submitted_since(
+        self, tenant_id: str, user_id: str | None, since: datetime
+    ) -> tuple[int, datetime | None]:
+        """How many messages (of the user, else of the tenant) were submitted for
+        sending at or after ``since`` and not cancelled, and the oldest such time."""
+        ...
+
+    async def claim_due(
+        self, worker_id: str, now: datetime, ttl: float, limit: int
+    ) -> builtins.list[OutgoingMessage]:
+        """Across tenants: up to ``limit`` messages with work to do and no live lease,
+        each leased to ``worker_id`` until ``now + ttl``: queued or scheduled ones due
+        (``next_attempt_at`` reached), ``sending`` ones (a send was interrupted) and
+        ``sent`` ones whose Sent copy was not filed yet. Two workers never get the
+        same message while a lease is live."""
+        ...
+
+    async def release(self, tenant_id: str, message_id: str, owner: str) -> None:
+        """Drop ``owner``'s lease (the message changes no further)."""
+        ...
+
+    async def add_upload(self, upload: Upload) -> None: ...
+
+    async def get_upload(self, tenant_id: str, upload_id: str) -> Upload | None: ...
+
+    async def purge_uploads(self, now: datetime) -> builtins.list[Upload]:
+        """Across tenants: delete the uploads expired by ``now``; the deleted ones."""
+        ...
+
+    async def upload_in_use(self, tenant_id: str, sha256: str) -> bool:
+        """Whether an upload of the tenant still holds these bytes."""
+        ...
 
 
 # ---------------------------------------------------------------- mailbox sync
@@ -938,4 +1132,119 @@ class SyncStore(Protocol):
         """(tenant_id, mailbox_id) of the mailboxes whose lease ``worker_id`` holds and
         whose outbox has waiting changes: one cheap query, asked about once a second
         by each fetcher process so it applies new changes promptly."""
+        ...
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookStore(Protocol):
+    """Tenants' webhook subscriptions and their delivery log (relational, tenant wall).
+
+    Signing secrets are sealed at rest; callers pass and get them in the clear.
+    ``claim`` is the only platform-wide method besides ``prune``: a delivery is held
+    by one claim at a time (a lease), so two workers never send the same attempt.
+    """
+
+    async def create(
+        self,
+        tenant_id: str,
+        *,
+        url: str,
+        event_types: Sequence[str],
+        description: str,
+        secret: str,
+        created_by: str | None,
+    ) -> Webhook: ...
+
+    async def get(self, tenant_id: str, webhook_id: str) -> Webhook | None: ...
+
+    async def list(self, tenant_id: str) -> builtins.list[Webhook]:
+        """Oldest first."""
+        ...
+
+    async def update(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        event_types: Sequence[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> Webhook | None:
+        """Change what is given; ``enabled=True`` also clears the failure count and
+        the reason it was disabled. None if there is no such subscription."""
+        ...
+
+    async def delete(self, tenant_id: str, webhook_id: str) -> bool:
+        """The subscription and its delivery log; False if there was none."""
+        ...
+
+    async def rotate_secret(
+        self, tenant_id: str, webhook_id: str, secret: str, previous_until: datetime
+    ) -> Webhook | None:
+        """Sign with ``secret`` from now on, and with the old one too until
+        ``previous_until`` (the receiver's switch-over window)."""
+        ...
+
+    async def secrets(self, tenant_id: str, webhook_id: str, now: datetime) -> builtins.list[str]:
+        """The secrets that sign now, the current one first."""
+        ...
+
+    async def active_for(self, tenant_id: str, event_type: str) -> builtins.list[Webhook]:
+        """The tenant's active subscriptions to ``event_type``."""
+        ...
+
+    async def enqueue(
+        self, deliveries: Sequence[NewDelivery], max_attempts: int, now: datetime
+    ) -> builtins.list[str]:
+        """Add deliveries due ``now``; one per (subscription, event id): a second one
+        for the same pair adds nothing (a redelivered bus record). The ids of those
+        added (or of the ones there already)."""
+        ...
+
+    async def claim(
+        self, now: datetime, lease_seconds: float, limit: int
+    ) -> builtins.list[Claimed]:
+        """Up to ``limit`` due pending deliveries of active subscriptions, any tenant,
+        each held for ``lease_seconds`` (then due again if no result was recorded)."""
+        ...
+
+    async def record_attempt(
+        self,
+        claimed: Claimed,
+        result: AttemptResult,
+        now: datetime,
+        retry_at: datetime | None,
+        policy: DisablePolicy,
+    ) -> Delivery | None:
+        """Count the attempt: delivered when ``result.ok``, else pending again at
+        ``retry_at`` or, with None, failed for good (which may disable the
+        subscription, per ``policy``). None if the claim's lease was lost."""
+        ...
+
+    async def deliveries(
+        self,
+        tenant_id: str,
+        webhook_id: str,
+        state: str | None,
+        before: str | None,
+        limit: int,
+    ) -> builtins.list[Delivery]:
+        """The log, newest first; the next page passes the last item's id."""
+        ...
+
+    async def delivery(
+        self, tenant_id: str, webhook_id: str, delivery_id: str
+    ) -> Delivery | None: ...
+
+    async def replay(
+        self, tenant_id: str, webhook_id: str, delivery_id: str, now: datetime
+    ) -> Delivery | None:
+        """Make a finished delivery pending again for one more attempt, now."""
+        ...
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete finished deliveries last changed before ``older_than`` (all tenants)."""
         ...

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import structlog
 
 from inboxhub.crypto import SecretBox
-from inboxhub.domain.events import AUDIT_ACTION, EMAIL_PROCESSED, EML_UPLOADED, INDEX_REQUESTED
+from inboxhub.domain.events import AUDIT_ACTION, EML_UPLOADED, INDEX_REQUESTED
 from inboxhub.extract import ExtractLimits
 from inboxhub.mime.parse import ParseLimits
 from inboxhub.ports import (
@@ -32,16 +32,19 @@ from inboxhub.ports import (
     AuditStore,
     BlobStore,
     Directory,
+    DkimKeyStore,
     EmailStore,
     ErasureStore,
     EventBus,
     Mailer,
+    OutgoingStore,
     Record,
     SealedColumns,
     SearchIndex,
     SsoStore,
     SyncStore,
     TenancyStore,
+    WebhookStore,
 )
 from inboxhub.services.audit.handler import AuditRecorder
 from inboxhub.services.audit.publisher import AuditLog
@@ -51,9 +54,11 @@ from inboxhub.services.auth.tokens import TokenService
 from inboxhub.services.consumer import run_consumer
 from inboxhub.services.fetcher.ingest import Ingest
 from inboxhub.services.indexer.handler import Indexer
-from inboxhub.services.notifications.hub import NotificationHub
+from inboxhub.services.notifications.hub import LIVE_TOPICS, NotificationHub
 from inboxhub.services.processor.document import warm_up
 from inboxhub.services.processor.handler import Processor
+from inboxhub.services.webhooks import consumer as webhooks_consumer
+from inboxhub.services.webhooks.worker import DeliveryWorker, max_attempts
 from inboxhub.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,9 +66,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-CONSUMER_SERVICES = ("processor", "indexer", "notifications", "audit")
+CONSUMER_SERVICES = ("processor", "indexer", "notifications", "audit", "webhooks")
 HTTP_SERVICES = ("gateway", "auth", "tenants", "api")
-SERVICES = (*HTTP_SERVICES, "fetcher", *CONSUMER_SERVICES)
+WORKER_SERVICES = ("fetcher", "sender")  # they work from the database, not the bus
+SERVICES = (*HTTP_SERVICES, *WORKER_SERVICES, *CONSUMER_SERVICES)
 
 
 class UnsupportedUrl(ValueError):
@@ -188,6 +194,12 @@ def make_access(directory: Directory) -> AccessStore:
     return SqlAccessStore(_sql(directory))
 
 
+def make_outgoing(directory: Directory) -> OutgoingStore:
+    from inboxhub.adapters.db_outgoing import SqlOutgoingStore
+
+    return SqlOutgoingStore(_sql(directory))
+
+
 def make_erasure(directory: Directory) -> ErasureStore:
     from inboxhub.adapters.db_erasure import SqlErasureStore
 
@@ -198,6 +210,18 @@ def make_audit_store(directory: Directory, box: SecretBox) -> AuditStore:
     from inboxhub.adapters.db_audit import SqlAuditStore
 
     return SqlAuditStore(_sql(directory), box)
+
+
+def make_webhooks(directory: Directory, box: SecretBox) -> WebhookStore:
+    from inboxhub.adapters.db_webhooks import SqlWebhookStore
+
+    return SqlWebhookStore(_sql(directory), box)
+
+
+def make_dkim(directory: Directory, box: SecretBox) -> DkimKeyStore:
+    from inboxhub.adapters.db_dkim import SqlDkimKeyStore
+
+    return SqlDkimKeyStore(_sql(directory), box)
 
 
 def make_sealed_columns(directory: Directory) -> SealedColumns:
@@ -284,6 +308,9 @@ class Container:
     audit: AuditStore
     mailer: Mailer
     box: SecretBox
+    outgoing: OutgoingStore  # users' drafts and send outbox (services/sender)
+    webhooks: WebhookStore  # tenants' webhook subscriptions and delivery log
+    dkim: DkimKeyStore  # DKIM signing keys of tenants' domains
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     notifications: NotificationHub = field(default_factory=NotificationHub)
 
@@ -321,7 +348,10 @@ async def open_container(settings: Settings) -> Container:
         accounts=make_accounts(directory),
         audit=make_audit_store(directory, box),
         mailer=make_mailer(settings),
+        webhooks=make_webhooks(directory, box),
+        dkim=make_dkim(directory, box),
         box=box,
+        outgoing=make_outgoing(directory),
     )
 
 
@@ -365,10 +395,13 @@ def consumer_specs(c: Container, names: tuple[str, ...]) -> list[tuple[str, list
         specs.append(("processor", [EML_UPLOADED], proc.handle))
     if "indexer" in names:
         specs.append(("indexer", [INDEX_REQUESTED], Indexer(c.emails, c.search).handle))
-    if "notifications" in names:
-        specs.append(("notifications", [EMAIL_PROCESSED], c.notifications.handle))
     if "audit" in names:
         specs.append(("audit", [AUDIT_ACTION], AuditRecorder(c.audit).handle))
+    if "webhooks" in names:  # bus events → deliveries (its worker sends them: start_consumers)
+        fanout = webhooks_consumer.WebhookFanout(
+            c.webhooks, c.emails, c.settings.webhook_cache_seconds, max_attempts(c.settings)
+        )
+        specs.append((webhooks_consumer.GROUP, webhooks_consumer.TOPICS, fanout.handle))
     return specs
 
 
@@ -376,7 +409,7 @@ def start_consumers(
     c: Container, names: tuple[str, ...], stop: asyncio.Event
 ) -> list[asyncio.Task[None]]:
     s = c.settings
-    return [
+    tasks = [
         asyncio.create_task(
             run_consumer(
                 c.bus,
@@ -392,3 +425,10 @@ def start_consumers(
         )
         for group, topics, handler in consumer_specs(c, names)
     ]
+    if "webhooks" in names:  # the service also sends the deliveries its consumer queued
+        worker = DeliveryWorker(c.webhooks, s, AuditLog(c.bus))
+        tasks.append(asyncio.create_task(worker.run(stop), name="webhooks:delivery"))
+    if "notifications" in names:  # every process reads everything: no consumer group
+        live = c.notifications.run(c.bus, LIVE_TOPICS, stop)
+        tasks.append(asyncio.create_task(live, name="notifications"))
+    return tasks

@@ -161,6 +161,46 @@ class Settings(BaseSettings):
     dns_nameservers: list[str] = []
     invitation_ttl_hours: float = 7 * 24
 
+    # Sending (services/sender, docs/sending.md). Quotas count the messages submitted
+    # for sending (not drafts, not cancelled ones) in the last 24 hours; 0 = no quota.
+    # A message's size is its text, HTML and attachments before MIME encoding.
+    send_quota_user_per_day: int = 500
+    send_quota_tenant_per_day: int = 5000
+    send_max_bytes: int = 25 * 1024 * 1024
+    send_max_recipients: int = 100  # to + cc + bcc of one message
+    # The outbox worker: a temporary failure is retried after a backoff doubling from
+    # ``send_retry_base_seconds`` up to ``send_retry_max_seconds`` (with jitter), until
+    # ``send_max_attempts`` attempts or ``send_max_age_seconds`` after submission.
+    send_max_attempts: int = 8
+    send_max_age_seconds: float = 2 * 24 * 3600
+    send_retry_base_seconds: float = 30.0
+    send_retry_max_seconds: float = 3600.0
+    send_poll_seconds: float = 0.5  # how often a worker looks for due messages
+    send_lease_seconds: float = 300.0  # a worker's hold on a message while it sends it
+    send_concurrency: int = 8  # messages one worker sends at once
+    upload_max_bytes: int = 25 * 1024 * 1024  # one uploaded attachment
+    upload_ttl_hours: float = 7 * 24  # an upload can be attached this long
+
+    # Webhooks (services/webhooks, docs/notifications.md): https only unless
+    # ``webhook_allow_http``; never to internal addresses unless
+    # ``webhook_allow_private_hosts`` (tests run their receivers on loopback). Retries
+    # wait these many seconds (with jitter) after attempts 1, 2, ...; after the last
+    # the delivery failed. A subscription is disabled after
+    # ``webhook_disable_after_failures`` failed deliveries in a row, or when a
+    # delivery fails and none succeeded for ``webhook_disable_after_hours``.
+    webhook_allow_http: bool = False
+    webhook_allow_private_hosts: bool = False
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 16
+    webhook_retry_seconds: list[float] = [30, 120, 600, 3600, 6 * 3600, 12 * 3600, 24 * 3600]
+    webhook_retry_jitter: float = 0.2  # each wait is stretched or shrunk by up to this share
+    webhook_disable_after_failures: int = 15
+    webhook_disable_after_hours: float = 72.0
+    webhook_secret_grace_hours: float = 24.0  # the old secret signs too after a rotation
+    webhook_poll_seconds: float = 1.0  # how often a worker looks for due deliveries
+    webhook_cache_seconds: float = 5.0  # subscriptions are cached this long per tenant
+    webhook_log_retention_days: float = 30.0  # finished deliveries are deleted after
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from inboxhub.domain.events import Envelope, dlq_topic
-from inboxhub.ports import EventBus, Record, Subscription
+from inboxhub.ports import EventBus, Record, RecordsExpired, Subscription
 from inboxhub.services.consumer import (
     process_batch,
     replay_dlq,
@@ -461,3 +461,55 @@ async def test_single_record_batch_failing_is_dead_lettered_once(bus: EventBus) 
     await process_batch(bus, Flaky({1: 1000}), records, 2, 0.001, asyncio.Event())
     assert len(await bus.read(dlq_topic(TOPIC))) == 1
     await sub.close()
+
+
+# ------------------------------------------------------------------- group-less readers
+
+
+async def read_all(reader: Subscription, want: int, timeout: float = 20.0) -> list[Record]:
+    return await drain(reader, want, timeout)
+
+
+async def test_a_reader_reads_each_partition_from_its_offset(bus: EventBus) -> None:
+    await bus.publish(TOPIC, [env("t1:one", i) for i in range(10)])
+    [(partition, end)] = [(p, o) for p, o in (await bus.end_offsets(TOPIC)).items() if o]
+    assert end == 10
+    reader = bus.reader({(TOPIC, partition): 4})
+    got = await read_all(reader, 6)
+    assert [r.offset for r in got] == list(range(4, 10))
+    assert [r.envelope.data["n"] for r in got] == list(range(4, 10))
+    assert await reader.fetch(10, 0.2) == []  # at the end: nothing more, no error
+    await bus.publish(TOPIC, [env("t1:one", 10)])
+    [later] = await read_all(reader, 1)
+    assert later.offset == 10
+    await reader.close()
+
+
+async def test_readers_each_see_every_record_and_commit_nothing(bus: EventBus) -> None:
+    await bus.publish(TOPIC, [env(f"t1:box{i}", i) for i in range(40)])
+    start = {(TOPIC, p): 0 for p in await bus.end_offsets(TOPIC)}
+    one, two = bus.reader(start), bus.reader(start)
+    for reader in (one, two):
+        got = await read_all(reader, 40)
+        assert sorted(r.envelope.data["n"] for r in got) == list(range(40))
+        await reader.commit(got)
+        await reader.close()
+    assert sum((await bus.committed("", TOPIC)).values()) == 0
+
+
+async def test_a_reader_behind_the_retained_records_is_told(bus: EventBus) -> None:
+    await bus.publish(TOPIC, [env("t1:one", i) for i in range(8)])
+    [partition] = [p for p, o in (await bus.end_offsets(TOPIC)).items() if o]
+    await bus.delete_before(TOPIC, {partition: 5})
+    gone = bus.reader({(TOPIC, partition): 2})
+    with pytest.raises(RecordsExpired) as caught:
+        await read_all(gone, 1)
+    assert (caught.value.topic, caught.value.partition) == (TOPIC, partition)
+    await gone.close()
+    kept = bus.reader({(TOPIC, partition): 5})
+    assert [r.envelope.data["n"] for r in await read_all(kept, 3)] == [5, 6, 7]
+    await kept.close()
+    # Offsets go on counting after a deletion, even of everything.
+    await bus.delete_before(TOPIC, {partition: 8})
+    await bus.publish(TOPIC, [env("t1:one", 8)])
+    assert (await bus.end_offsets(TOPIC))[partition] == 9

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 import yaml
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 
 from inboxhub.services.gateway import edge, problems
 from inboxhub.settings import Settings
@@ -41,6 +41,12 @@ def backend(tmp_path: Path) -> FastAPI:
     @app.get("/api/v1/mailboxes")
     async def answer(request: Request) -> dict[str, Any]:
         return {"request_id": request.headers.get("x-request-id")}
+
+    @app.websocket("/api/v1/ws")
+    async def echo(ws: WebSocket) -> None:  # as /api/v1/ws closes: with a code of its own
+        await ws.accept()
+        await ws.send_text(await ws.receive_text())
+        await ws.close(4401, "the token expired")
 
     return app
 
@@ -156,3 +162,16 @@ def test_requests_without_a_token_are_limited_per_address(stack: Stack) -> None:
     first = [get(stack, "/api/v1/emails", source="127.0.0.2").status_code for _ in range(4)]
     other = get(stack, "/api/v1/emails", source="127.0.0.3").status_code
     assert (first, other) == ([200] * 4, 200), (first, other)
+
+
+def test_a_websocket_passes_traefik_and_the_edge_with_its_close_code(stack: Stack) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url = stack.url.replace("http://", "ws://") + "/api/v1/ws"
+    with connect(url, additional_headers={"Authorization": "Bearer ws-token"}) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=30) == "hello"
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=30)
+        assert (ws.close_code, ws.close_reason) == (4401, "the token expired")

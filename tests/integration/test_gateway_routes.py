@@ -100,6 +100,8 @@ def test_the_rules_are_understood_and_cover_the_known_areas() -> None:
         "/api/v1/domains": "tenants",
         "/api/v1/invitations/i1/accept": "tenants",
         "/api/v1/events": "notifications",
+        "/api/v1/ws": "notifications",  # WebSocket: no HTTP method, so listed here
+        "/api/v1/webhooks/w1/deliveries": "webhooks",
         "/api/v1/emails": "api",
         "/metrics": "metrics",
         "/": "gateway",
@@ -114,7 +116,7 @@ def test_the_rules_are_understood_and_cover_the_known_areas() -> None:
 def test_each_token_router_repeats_its_twins_paths() -> None:
     table = routers()
     twins = [name for name, (rule, _, _) in table.items() if rule.needs_token]
-    assert set(twins) == {"tenants-token", "notifications-token", "api-token"}
+    assert set(twins) == {"tenants-token", "notifications-token", "webhooks-token", "api-token"}
     for name in twins:
         rule, prio, service = table[name]
         base_rule, base_prio, base_service = table[name.removesuffix("-token")]

@@ -30,6 +30,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         rate_limit_enabled=False,
         google_client_id="security-suite.apps.googleusercontent.com",  # consent URLs
         google_client_secret="not-a-secret",  # thousands of calls a minute, by a few users
+        webhook_allow_http=True,  # webhooks created through the API point at loopback
+        webhook_allow_private_hosts=True,
     )
     c = await open_container(settings)
     stop = asyncio.Event()

@@ -50,6 +50,10 @@ PUBLIC = {
     "GET /api/v1/auth/sso/{tenant_slug}/saml/login": "starts the tenant's SAML sign-in",
     "POST /api/v1/auth/sso/{tenant_slug}/saml/acs": "the signed SAML assertion is the credential",
     "POST /api/v1/auth/sso/exchange": "the one-time code of the SSO callback is the credential",
+    "GET /api/v1/auth/sso/discover": (
+        "the sign-in page asks which SSO a tenant offers: only protocols and login paths, "
+        "the same empty answer for unknown tenants"
+    ),
 }
 NOT_THERE = (403, 404)
 

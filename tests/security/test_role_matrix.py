@@ -67,6 +67,13 @@ GET    /api/v1/changes                                            Y    Y    Y   
 GET    /api/v1/threads                                            Y    Y    Y    N    Y    N
 GET    /api/v1/threads/{thread_id}                                Y    Y    Y    N    Y    N
 GET    /api/v1/events                                             Y    Y    Y    Y    Y    Y
+GET    /api/v1/messages                                           Y    Y    Y    Y    Y    Y
+POST   /api/v1/messages                                           A    A    A    N    N    N
+GET    /api/v1/messages/{message_id}                              Y    Y    Y    Y    Y    N
+PATCH  /api/v1/messages/{message_id}                              N    N    Y    Y    N    N
+DELETE /api/v1/messages/{message_id}                              N    N    Y    Y    N    N
+POST   /api/v1/messages/{message_id}/send                         N    N    A    A    N    N
+POST   /api/v1/uploads                                            A    A    A    A    N    A
 GET    /api/v1/mailboxes/{mailbox_id}/members                     Y    Y    N    N    N    N
 PUT    /api/v1/mailboxes/{mailbox_id}/members                     Y    Y    N    N    N    N
 GET    /api/v1/domains                                            Y    Y    N    N    N    Y
@@ -74,6 +81,11 @@ POST   /api/v1/domains                                            Y    Y    N   
 POST   /api/v1/domains/{domain}/verify                            A    A    N    N    N    N
 DELETE /api/v1/domains/{domain}                                   Y    Y    N    N    N    N
 POST   /api/v1/tenants/{tenant_id}/domains/{domain}/verify        N    N    N    N    N    Y
+GET    /api/v1/domains/{domain}/dkim-keys                         Y    Y    N    N    N    N
+POST   /api/v1/domains/{domain}/dkim-keys                         Y    Y    N    N    N    N
+GET    /api/v1/domains/{domain}/dkim-keys/{selector}              Y    Y    N    N    N    N
+POST   /api/v1/domains/{domain}/dkim-keys/{selector}/activate     A    A    N    N    N    N
+DELETE /api/v1/domains/{domain}/dkim-keys/{selector}              Y    Y    N    N    N    N
 GET    /api/v1/tenants/current                                    Y    Y    Y    Y    Y    Y
 PATCH  /api/v1/tenants/current                                    Y    Y    N    N    N    Y
 POST   /api/v1/tenants                                            N    N    N    N    N    Y
@@ -102,6 +114,16 @@ DELETE /api/v1/sso/oidc                                           A    A    N   
 GET    /api/v1/sso/saml                                           A    A    N    N    N    A
 PUT    /api/v1/sso/saml                                           A    A    N    N    N    A
 DELETE /api/v1/sso/saml                                           A    A    N    N    N    A
+GET    /api/v1/webhooks                                           Y    Y    N    N    Y    Y
+POST   /api/v1/webhooks                                           Y    Y    N    N    N    Y
+GET    /api/v1/webhooks/{webhook_id}                              Y    Y    N    N    Y    N
+PATCH  /api/v1/webhooks/{webhook_id}                              Y    Y    N    N    N    N
+DELETE /api/v1/webhooks/{webhook_id}                              Y    Y    N    N    N    N
+POST   /api/v1/webhooks/{webhook_id}/secret                       Y    Y    N    N    N    N
+POST   /api/v1/webhooks/{webhook_id}/test                         Y    Y    N    N    N    N
+GET    /api/v1/webhooks/{webhook_id}/deliveries                   Y    Y    N    N    Y    N
+GET    /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}     Y    Y    N    N    Y    N
+POST   /api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay Y Y   N    N    N    N
 """
 
 
@@ -130,6 +152,11 @@ BODIES: dict[str, Callable[[World, Any], Any]] = {
     "POST /api/v1/mailboxes": _local_mailbox,
     "POST /api/v1/emails/flags": lambda world, body: {**body, "seen": True},
     "POST /api/v1/emails/labels": lambda world, body: {**body, "add": ["Later"]},
+    # a receiver on loopback (the suite allows http and private hosts for webhooks)
+    "POST /api/v1/webhooks": lambda world, body: {
+        "url": "http://127.0.0.1:9/hook",
+        "event_types": ["email.processed"],
+    },
     # the right current password (a wrong one is 403): then refused as unchanged (422)
     "POST /api/v1/auth/password": lambda world, body: {
         "current_password": PASSWORD,

@@ -221,6 +221,8 @@ class World:
             return party.slug
         if name in ("domain", "domain_id"):
             return await self.new_domain(party) if fresh else party.domain
+        if name == "selector":  # a DKIM key of the domain the path names
+            return await self.new_dkim_key(party, known.get("domain") or party.domain)
         maker = EXTRA_SAMPLES.get(name)
         return None if maker is None else await maker(self, party, fresh)
 
@@ -251,6 +253,19 @@ class World:
         name = f"d{self.n()}.{party.slug}.example"
         await self.c.tenancy.add_domain(party.id, name)
         return name
+
+    async def new_dkim_key(self, party: Party, domain: str) -> str:
+        selector = f"k{self.n()}"
+        await self.c.dkim.add(
+            party.id,
+            domain,
+            selector,
+            algorithm="rsa",
+            private_key_pem=b"sample key",
+            dns_value="v=DKIM1; k=rsa; p=c2FtcGxl",
+            created_by=None,
+        )
+        return selector
 
     async def assign(self, party: Party, mailbox_id: str, user_id: str) -> None:
         """Gives ``user_id`` the mailbox through the API, if it has the endpoint yet
@@ -296,8 +311,71 @@ async def _invitation(world: World, party: Party, fresh: bool) -> str | None:
     return str(r.json()["id"])
 
 
+#: per tenant, a delivery of the webhook ``_webhook`` handed out last (the paths
+#: name the webhook first, so ``_delivery`` is asked right after)
+_LAST_DELIVERY: dict[str, str] = {}
+
+
+async def _webhook(world: World, party: Party, fresh: bool) -> str:
+    """A webhook of ``party`` with one (pending) delivery, made in the store: the
+    security suites run no delivery worker, nothing is sent."""
+    from datetime import UTC, datetime
+
+    from inboxhub.domain.webhooks import NewDelivery
+
+    hook = await world.c.webhooks.create(
+        party.id,
+        url=f"https://hooks.{party.slug}.example/in",
+        event_types=["email.processed"],
+        description="",
+        secret="whsec_sample",
+        created_by=None,
+    )
+    new = NewDelivery(party.id, hook.id, f"sample-{hook.id}", "email.processed", b"{}")
+    [delivery] = await world.c.webhooks.enqueue([new], 1, datetime.now(UTC))
+    _LAST_DELIVERY[party.id] = delivery
+    if party is world.a:
+        world.markers |= {hook.id, delivery}
+    return hook.id
+
+
+async def _delivery(world: World, party: Party, fresh: bool) -> str | None:
+    return _LAST_DELIVERY.get(party.id)
+
+
+async def _outgoing(world: World, party: Party, fresh: bool) -> str:
+    """A draft of ``party``'s member in their assigned mailbox (the sending API's
+    ``{message_id}``): its author sees and changes it, owners, admins and auditors
+    see it. Made in the store: the suite's local mailboxes cannot send."""
+    from datetime import UTC, datetime
+
+    from inboxhub.domain.ids import new_id
+    from inboxhub.domain.outgoing import OutgoingMessage
+
+    now = datetime.now(UTC)
+    draft = OutgoingMessage(
+        id=new_id(),
+        tenant_id=party.id,
+        user_id=party.users["member"],
+        mailbox_id=party.boxes["assigned"].mailbox_id,
+        state="draft",
+        sender=party.emails["member"],
+        subject="Draft",
+        internet_message_id=f"<{new_id()}@{party.slug}.example>",
+        created_at=now,
+        updated_at=now,
+    )
+    await world.c.outgoing.create(draft)
+    return draft.id
+
+
 #: samples of objects that other parts of the system make (filled in as they land)
-EXTRA_SAMPLES: dict[str, Maker] = {"invitation_id": _invitation}
+EXTRA_SAMPLES: dict[str, Maker] = {
+    "invitation_id": _invitation,
+    "webhook_id": _webhook,
+    "delivery_id": _delivery,
+    "message_id": _outgoing,
+}
 
 
 # -- building -------------------------------------------------------------------

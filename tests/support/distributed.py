@@ -97,7 +97,8 @@ class Deployment:
             assert process.poll() is None, f"{name} exited: {log.read_text()[-3000:]}"
             return httpx.get(f"{service.url}/healthz", timeout=2).status_code == 200
 
-        wait_for(healthy, timeout=90, what=f"inboxhub serve {name}")
+        # Generous: on a loaded 2-core machine a dozen processes start at once.
+        wait_for(healthy, timeout=300, what=f"inboxhub serve {name}")
         return service
 
     def of(self, name: str) -> list[Service]:
@@ -145,7 +146,8 @@ class Deployment:
         for name in HTTP_SERVICES:
             for _ in range(self.replicas.get(name, 1) if name != "auth" else 0):
                 self.start_service(name)
-        for name in ("processor", "indexer", "audit", "fetcher"):
+        on_request = [n for n in ("sender",) if self.replicas.get(n)]  # the send tests'
+        for name in ("processor", "indexer", "audit", "fetcher", *on_request):
             for _ in range(self.replicas.get(name, 1)):
                 self.start_service(name)
         self.start_traefik()

@@ -25,7 +25,10 @@ Same semantics as the embedded bus (``bus_sqlite``), which is the contract:
   for the revoked partitions; records fetched but not committed are delivered again,
   from the committed offset, to whoever owns the partition next (at-least-once). A
   partition the member keeps goes on after the last record it returned.
-* ``read`` uses a group-less consumer (no group joined, nothing committed).
+* ``read`` and ``reader`` use group-less consumers (no group joined, nothing
+  committed): a reader is assigned its partitions and seeks to the offsets given; an
+  offset below the log start (retention, DeleteRecords) is ``RecordsExpired``, never
+  silently moved (``auto_offset_reset="none"``).
 * A record that is not an envelope (another producer's) is not handed to the
   consumer: it is copied as it is to ``T.dlq`` with the reason in its headers.
 
@@ -44,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -56,13 +59,14 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     CommitFailedError,
     IllegalStateError,
     InvalidSessionTimeoutError,
     KafkaError,
+    OffsetOutOfRangeError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
     for_code,
@@ -73,7 +77,7 @@ from pydantic import ValidationError
 
 from inboxhub.adapters.url_options import Reader, query_options
 from inboxhub.domain.events import Envelope, dlq_topic
-from inboxhub.ports import Record
+from inboxhub.ports import Record, RecordsExpired
 
 log = structlog.get_logger(__name__)
 
@@ -410,6 +414,17 @@ class KafkaEventBus:
                 break
         return records
 
+    def reader(self, start: Mapping[tuple[str, int], int]) -> KafkaReader:
+        return KafkaReader(self, dict(start))
+
+    async def delete_before(self, topic: str, offsets: Mapping[int, int]) -> None:
+        _, admin = await self._started()
+        await self.ensure_topics([topic])
+        wire = self.wire(topic)
+        await admin.delete_records(
+            {TopicPartition(wire, p): RecordsToDelete(o) for p, o in offsets.items()}
+        )
+
     # ------------------------------------------------------------ records
 
     def _decode(self, msg: ConsumerRecord[bytes, bytes], topic: str | None = None) -> Record | None:
@@ -631,6 +646,62 @@ class KafkaSubscription:
         self._kept.clear()
         if consumer is not None:
             await _stop(consumer)  # leaves the group: the others take the partitions
+
+
+class KafkaReader:
+    """A group-less reader (``EventBus.reader``): assign + seek, started on first fetch."""
+
+    def __init__(self, bus: KafkaEventBus, start: dict[tuple[str, int], int]) -> None:
+        self.bus = bus
+        self.start = start
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            await self.bus.ensure_topics({topic for topic, _ in self.start})
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bus.bootstrap_servers,
+                client_id=self.bus.client_id,
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="none",
+            )
+            try:
+                await consumer.start()
+                tps = {TopicPartition(self.bus.wire(t), p): o for (t, p), o in self.start.items()}
+                consumer.assign(list(tps))
+                for tp, offset in tps.items():
+                    consumer.seek(tp, offset)
+            except BaseException:
+                await _stop(consumer)
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def fetch(self, max_records: int, timeout: float) -> list[Record]:
+        consumer = await self._started()
+        try:
+            batches = await consumer.getmany(
+                timeout_ms=max(0, round(timeout * 1000)), max_records=max(1, max_records)
+            )
+        except OffsetOutOfRangeError as exc:
+            # aiokafka's argument: {TopicPartition: the offset asked for}
+            gone = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            tp, offset = next(iter(gone.items()), (TopicPartition("?", -1), -1))
+            raise RecordsExpired(self.bus.unwire(tp.topic), tp.partition, offset) from exc
+        records: list[Record] = []
+        for tp, msgs in batches.items():
+            topic = self.bus.unwire(tp.topic)
+            records += [r for m in msgs if (r := self.bus._decode(m, topic)) is not None]
+        return records
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Nothing to commit: a reader belongs to no group."""
+
+    async def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await _stop(consumer)
 
 
 async def _stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:

@@ -17,12 +17,12 @@ import sqlite3
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from inboxhub.adapters.sqlite_thread import SqliteThread
 from inboxhub.domain.events import Envelope
-from inboxhub.ports import Record
+from inboxhub.ports import Record, RecordsExpired
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS members (
   grp TEXT NOT NULL, member TEXT NOT NULL, heartbeat REAL NOT NULL,
   PRIMARY KEY (grp, member)
 );
+CREATE TABLE IF NOT EXISTS log_starts (
+  topic TEXT NOT NULL, partition INTEGER NOT NULL, start INTEGER NOT NULL,
+  PRIMARY KEY (topic, partition)
+);
 CREATE TABLE IF NOT EXISTS leases (
   grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
   member TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (grp, topic, partition)
@@ -49,6 +53,21 @@ CREATE TABLE IF NOT EXISTS leases (
 def partition_for(key: str, partitions: int) -> int:
     """Stable across processes and runs (unlike ``hash()``)."""
     return zlib.crc32(key.encode()) % partitions
+
+
+# The next offset of a partition: after its last record, or where deletion left it.
+NEXT_OFFSET = (
+    "SELECT MAX(COALESCE((SELECT MAX(offset) + 1 FROM records WHERE topic = ?1 "
+    "AND partition = ?2), 0), COALESCE((SELECT start FROM log_starts WHERE topic = ?1 "
+    "AND partition = ?2), 0))"
+)
+
+
+def _log_start(conn: sqlite3.Connection, topic: str, partition: int) -> int:
+    row = conn.execute(
+        "SELECT start FROM log_starts WHERE topic = ? AND partition = ?", (topic, partition)
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _record(row: tuple[str, int, int, str, str]) -> Record:
@@ -113,11 +132,7 @@ class SqliteEventBus:
             out = []
             for partition, key, hdrs, env in rows:
                 if partition not in nxt:
-                    (top,) = conn.execute(
-                        "SELECT COALESCE(MAX(offset) + 1, 0) FROM records "
-                        "WHERE topic = ? AND partition = ?",
-                        (topic, partition),
-                    ).fetchone()
+                    (top,) = conn.execute(NEXT_OFFSET, (topic, partition)).fetchone()
                     nxt[partition] = top
                 out.append((topic, partition, nxt[partition], key, hdrs, env))
                 nxt[partition] += 1
@@ -134,11 +149,10 @@ class SqliteEventBus:
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         def query(conn: sqlite3.Connection) -> dict[int, int]:
-            rows = conn.execute(
-                "SELECT partition, MAX(offset) + 1 FROM records WHERE topic = ? GROUP BY partition",
-                (topic,),
-            ).fetchall()
-            return {p: 0 for p in range(self.partitions)} | dict(rows)
+            return {
+                p: conn.execute(NEXT_OFFSET, (topic, p)).fetchone()[0]
+                for p in range(self.partitions)
+            }
 
         return await self.db.run(query)
 
@@ -162,6 +176,81 @@ class SqliteEventBus:
             return [_record(r) for r in rows]
 
         return await self.db.run(query)
+
+    def reader(self, start: Mapping[tuple[str, int], int]) -> SqliteReader:
+        return SqliteReader(self, dict(start))
+
+    async def delete_before(self, topic: str, offsets: Mapping[int, int]) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            for partition, offset in offsets.items():
+                (end,) = conn.execute(NEXT_OFFSET, (topic, partition)).fetchone()
+                before = min(offset, end)  # as Kafka: not past the end of the log
+                conn.execute(
+                    "DELETE FROM records WHERE topic = ? AND partition = ? AND offset < ?",
+                    (topic, partition, before),
+                )
+                conn.execute(
+                    "INSERT INTO log_starts VALUES (?, ?, ?) ON CONFLICT (topic, partition) "
+                    "DO UPDATE SET start = MAX(start, excluded.start)",
+                    (topic, partition, before),
+                )
+
+        await self.db.write(delete)
+
+
+def _read_fairly(
+    conn: sqlite3.Connection,
+    positions: dict[tuple[str, int], int],
+    tps: list[tuple[str, int]],
+    max_records: int,
+) -> list[Record]:
+    """Up to ``max_records`` from the partitions ``tps`` after ``positions`` (moved on):
+    a fair share from each partition first, then whatever room is left from any, so
+    that one busy mailbox (one partition) still fills whole batches."""
+    out: list[Record] = []
+    for share in (max(1, max_records // max(1, len(tps))), max_records):
+        for tp in tps:
+            room = min(share, max_records - len(out))
+            if room <= 0:
+                break
+            rows = conn.execute(
+                "SELECT topic, partition, offset, headers, envelope FROM records "
+                "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
+                (*tp, positions[tp], room),
+            ).fetchall()
+            if rows:
+                positions[tp] = rows[-1][2] + 1
+                out.extend(_record(r) for r in rows)
+    return out
+
+
+class SqliteReader:
+    """A group-less reader (``EventBus.reader``): its own positions, nothing shared."""
+
+    def __init__(self, bus: SqliteEventBus, positions: dict[tuple[str, int], int]) -> None:
+        self.bus = bus
+        self.positions = positions
+
+    def _poll(self, conn: sqlite3.Connection, max_records: int) -> list[Record]:
+        tps = sorted(self.positions)
+        for topic, partition in tps:
+            if self.positions[(topic, partition)] < _log_start(conn, topic, partition):
+                raise RecordsExpired(topic, partition, self.positions[(topic, partition)])
+        return _read_fairly(conn, self.positions, tps, max_records)
+
+    async def fetch(self, max_records: int, timeout: float) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        while True:
+            records = await self.bus.db.run(lambda c: self._poll(c, max_records))
+            if records or time.monotonic() >= deadline:
+                return records
+            await asyncio.sleep(self.bus.poll_interval)
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Nothing to commit: a reader belongs to no group."""
+
+    async def close(self) -> None:
+        self.positions.clear()
 
 
 class SqliteSubscription:
@@ -241,24 +330,7 @@ class SqliteSubscription:
         # Start at a different partition each time so none is starved.
         self._next_partition = (self._next_partition + 1) % len(tps)
         tps = tps[self._next_partition :] + tps[: self._next_partition]
-        out: list[Record] = []
-        per = max(1, max_records // len(tps))
-        # A fair share from each partition first, then whatever room is left from any:
-        # one busy mailbox (one partition) must still fill whole batches.
-        for share in (per, max_records):
-            for tp in tps:
-                room = min(share, max_records - len(out))
-                if room <= 0:
-                    break
-                rows = conn.execute(
-                    "SELECT topic, partition, offset, headers, envelope FROM records "
-                    "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
-                    (*tp, self.positions[tp], room),
-                ).fetchall()
-                if rows:
-                    self.positions[tp] = rows[-1][2] + 1
-                    out.extend(_record(r) for r in rows)
-        return out
+        return _read_fairly(conn, self.positions, tps, max_records)
 
     async def fetch(self, max_records: int, timeout: float) -> list[Record]:
         deadline = time.monotonic() + timeout

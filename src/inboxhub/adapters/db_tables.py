@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -321,4 +322,137 @@ mailbox_members = Table(
     Column("mailbox_id", String(32), primary_key=True),
     Column("user_id", String(32), primary_key=True),
     Index("mailbox_members_by_user", "tenant_id", "user_id"),
+)
+
+# DKIM signing keys of a tenant's domains (adapters/db_dkim.py); the active one of a
+# domain signs its outgoing mail. ``dns_value`` is the public TXT record.
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("tenant_id", String(32), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("selector", String(63), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_key", LargeBinary, nullable=False, info=ENCRYPTED),
+    Column("dns_value", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=false()),
+    Column("activated_at", DateTime(timezone=True)),
+    Column("created_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Users' outgoing messages: drafts and the send outbox (adapters/db_outgoing.py). A
+# worker's lease (``lease_owner`` until ``lease_expires_at``) holds a message it sends.
+outgoing_messages = Table(
+    "outgoing_messages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("mailbox_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("original_email_id", String(64)),
+    Column("sender", String(998), nullable=False),
+    Column("to", JSON, nullable=False),
+    Column("cc", JSON, nullable=False),
+    Column("bcc", JSON, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("quoted_text", Text, nullable=False),
+    Column("quoted_html", Text, nullable=False),
+    Column("in_reply_to", String(998)),
+    Column("references", JSON, nullable=False),
+    Column("attachments", JSON, nullable=False),
+    Column("internet_message_id", String(998), nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("request_hash", String(64)),
+    Column("send_at", DateTime(timezone=True)),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_error", String(2000)),
+    Column("rejected", JSON, nullable=False),
+    Column("eml_key", String(200)),
+    Column("provider_message_id", String(1000)),
+    Column("email_id", String(64)),
+    Column("filed_at", DateTime(timezone=True)),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    UniqueConstraint("tenant_id", "user_id", "idempotency_key", name="outgoing_idempotency"),
+    Index("outgoing_by_user", "tenant_id", "user_id", "created_at"),
+    Index("outgoing_due", "state", "next_attempt_at"),
+    Index("outgoing_by_submission", "tenant_id", "queued_at"),
+)
+
+# Files uploaded to attach to outgoing messages; the bytes are blobs
+# (``t/<tenant>/upload/<sha256>``), kept until ``expires_at``.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("uploads_by_user", "tenant_id", "user_id"),
+    Index("uploads_by_expiry", "expires_at"),
+)
+
+# Webhooks (services/webhooks): a tenant's subscriptions, their sealed signing
+# secrets (the previous one signs too until ``previous_secret_until``), and the log of
+# deliveries, one per (subscription, event), held by a worker's claim while sent.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(32), nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("description", String(500), nullable=False, server_default=""),
+    Column("secret", LargeBinary, nullable=False, info=ENCRYPTED),
+    Column("previous_secret", LargeBinary, info=ENCRYPTED),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("disabled_reason", String(500)),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("created_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),  # time-ordered: the log's order
+    Column("tenant_id", String(32), nullable=False),
+    Column("webhook_id", String(32), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the exact bytes sent
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("claim_token", String(32)),
+    Column("last_status_code", Integer),
+    Column("last_error", String(1000)),
+    Column("response_excerpt", String(1000)),
+    Column("duration_ms", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("webhook_id", "event_id", name="webhook_deliveries_once"),
+    Index("webhook_deliveries_log", "tenant_id", "webhook_id", "id"),
+    Index("webhook_deliveries_due", "state", "next_attempt_at"),
+    Index("webhook_deliveries_age", "updated_at"),
 )

@@ -75,3 +75,27 @@ class MailerError(Unavailable):
     """The platform's own mail (a reset link, an invitation) could not be sent."""
 
     title = "Mail could not be sent"
+
+
+class SendTemporaryError(Unavailable):
+    """A message could not be handed to the mailbox's provider this time (a 4xx
+    reply, a dropped connection, a rate limit): try again, after ``retry_after``
+    seconds when the provider said so. Raised to the send worker, not to HTTP."""
+
+    title = "Mail provider did not take the message yet"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class SendPermanentError(InboxhubError):
+    """The provider refused the message for good. ``rejected`` maps each refused
+    recipient to the provider's reason; empty when the whole message was refused."""
+
+    status = 502
+    title = "Mail provider refused the message"
+
+    def __init__(self, message: str, rejected: dict[str, str] | None = None) -> None:
+        super().__init__(message, rejected=dict(rejected or {}))
+        self.rejected: dict[str, str] = dict(rejected or {})

@@ -24,6 +24,8 @@ EML_UPLOADED = "email.eml.uploaded"
 INDEX_REQUESTED = "email.index.requested"
 EMAIL_PROCESSED = "email.processed"
 EMAIL_SENT = "email.sent"
+EMAIL_UPDATED = "email.updated"
+MAILBOX_STATUS = "mailbox.status"
 AUDIT_ACTION = "audit.action"
 
 TOPICS = (
@@ -35,6 +37,8 @@ TOPICS = (
     INDEX_REQUESTED,
     EMAIL_PROCESSED,
     EMAIL_SENT,
+    EMAIL_UPDATED,
+    MAILBOX_STATUS,
     AUDIT_ACTION,
 )
 
@@ -143,9 +147,52 @@ class TenantConfigUpdated(Payload):
 
 
 class EmailSent(Payload):
+    """A user's message went out through its mailbox's provider (services/sender);
+    ``email_id`` is its copy in the mailbox's Sent view."""
+
     topic: ClassVar[str] = EMAIL_SENT
     mailbox_id: str
     email_id: str
+    outgoing_id: str = ""  # /api/v1/messages/{outgoing_id}
+    user_id: str = ""  # who sent it
+    internet_message_id: str = ""  # its Message-ID header
+    provider_message_id: str = ""
+    recipients: int = 0
+    rejected: dict[str, str] = {}  # recipients the provider refused: reason
+
+
+def mailbox_key(tenant_id: str, mailbox_id: str) -> str:
+    """The key of a mailbox's own events (updates, status): one mailbox's stay in order."""
+    return f"{tenant_id}:{mailbox_id}"
+
+
+# What an ``email.updated`` says changed (several at once when one edit did more).
+EMAIL_CHANGES = ("flags", "labels", "trash", "untrash", "delete")
+
+
+class EmailUpdated(Payload):
+    """Emails of one mailbox changed (published after the change is stored): by a
+    user through the API (``source="api"``) or at the provider, seen by the fetcher
+    (``source="provider"``). Clients re-read the emails (or ``/api/v1/changes``)."""
+
+    topic: ClassVar[str] = EMAIL_UPDATED
+    mailbox_id: str
+    email_ids: list[str]
+    changed: list[str]  # of EMAIL_CHANGES
+    source: str = "api"
+
+
+class MailboxStatus(Payload):
+    """A mailbox's sync state changed (not every poll): into ``retrying`` or
+    ``error`` (with the error shown to the tenant), or back to working (``syncing``
+    or ``idle``)."""
+
+    topic: ClassVar[str] = MAILBOX_STATUS
+    mailbox_id: str
+    state: str  # pending, syncing, idle, retrying, error, paused
+    error: str | None = None
+    last_sync_at: datetime | None = None
+    messages_synced: int = 0
 
 
 class AuditAction(Payload):

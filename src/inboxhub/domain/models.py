@@ -199,6 +199,30 @@ class TenantDomain(BaseModel):
         return self.verified_at is not None
 
 
+class DkimKeyInfo(BaseModel):
+    """A DKIM key of a tenant's domain as admins see it: never the private key.
+    ``dns_value`` is the TXT record to publish at ``<selector>._domainkey.<domain>``;
+    the active key (at most one per domain) signs the domain's outgoing mail."""
+
+    tenant_id: str
+    domain: str
+    selector: str
+    algorithm: str  # "rsa" | "ed25519"
+    dns_value: str
+    active: bool = False
+    activated_at: datetime | None = None
+    created_by: str | None = None
+    created_at: datetime
+
+
+class DkimKey(BaseModel):
+    """What signing needs (``mime.dkim_sign``): the decrypted private key, PEM."""
+
+    domain: str
+    selector: str
+    private_key_pem: bytes
+
+
 class SsoConfig(BaseModel):
     """A tenant's single sign-on with one protocol ("oidc" or "saml"): ``settings`` as
     the tenant admin gave them, ``secret`` sealed with the platform key (crypto.py)."""

@@ -27,6 +27,7 @@ from inboxhub.domain.models import EmailSummary, MailChange
 from inboxhub.ports import EmailStore, EventBus, SearchIndex, SyncStore
 from inboxhub.services.api.mail_schemas import LabelsChange
 from inboxhub.services.api.schemas import FlagsChange
+from inboxhub.services.mail_events import changed_parts, publish_updates
 
 WRITES_AT_ONCE = 50  # concurrent store writes of one bulk request
 
@@ -88,7 +89,11 @@ class MailEditor:
         if changed:
             requests = index_requests(tenant_id, ((a.mailbox_id, a.id) for _, a in changed))
             await self.bus.publish(INDEX_REQUESTED, requests)
-            await self._queue(tenant_id, [(b.mailbox_id, mail_change(b, a)) for b, a in changed])
+            queued = [(b.mailbox_id, mail_change(b, a)) for b, a in changed]
+            await self._queue(tenant_id, queued)
+            await publish_updates(
+                self.bus, tenant_id, ((m, ch.email_id, changed_parts(ch)) for m, ch in queued)
+            )
         gone = [b.id for (b, _), ok in zip(todo, found, strict=True) if not ok]
         return [a for _, a in changed], gone
 
@@ -121,6 +126,8 @@ class MailEditor:
             for e in emails
         ]
         await self._queue(tenant_id, changes)
+        gone = ((e.mailbox_id, e.id, ("delete",)) for e in emails)
+        await publish_updates(self.bus, tenant_id, gone)
         return deleted
 
     async def _queue(self, tenant_id: str, changes: Sequence[tuple[str, MailChange]]) -> None:

@@ -34,6 +34,7 @@ from inboxhub.runtime import Container
 from inboxhub.services.fetcher import metrics, registry
 from inboxhub.services.fetcher.outbox import OutboxDrain
 from inboxhub.services.fetcher.sink import LeaseLost, PipelineSink, SqlItemMap
+from inboxhub.services.fetcher.status_events import StatusEvents
 
 log = structlog.get_logger(__name__)
 
@@ -80,9 +81,11 @@ class MailboxRunner:
     worker_id: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     outbox: OutboxDrain = field(init=False)
+    status: StatusEvents = field(init=False)
 
     def __post_init__(self) -> None:
         self.outbox = OutboxDrain(self.c, self.mailbox, self.worker_id)
+        self.status = StatusEvents(self.c.bus, self.c.sync, *self._ids)
 
     @property
     def _ids(self) -> tuple[str, str]:
@@ -97,6 +100,8 @@ class MailboxRunner:
     async def run(self) -> None:
         s = self.c.settings
         backoff = 1.0
+        with contextlib.suppress(Exception):
+            await self.status.load()
         while True:
             connector: Connector | None = None
             delay: float | None = None  # None: a permanent failure, park
@@ -139,6 +144,7 @@ class MailboxRunner:
         cursor = await connector.sync(cursor, sink)
         await sink.checkpoint(cursor)
         await self.c.sync.set_status(tenant_id, mailbox_id, "idle", finished=True)
+        await self.status.now("idle")
         metrics.SYNCS.labels(self.mailbox.provider).inc()
         metrics.MESSAGES.labels(self.mailbox.provider).inc(sink.published)
         if sink.published:
@@ -159,6 +165,7 @@ class MailboxRunner:
         metrics.SYNC_ERRORS.labels(self.mailbox.provider, kind or state).inc()
         with contextlib.suppress(Exception):
             await self.c.sync.set_status(*self._ids, state, error=message)
+            await self.status.now(state, message)
 
 
 async def first_of(*waits: Awaitable[Any]) -> None:

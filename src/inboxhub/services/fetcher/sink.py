@@ -24,6 +24,7 @@ from inboxhub.domain.ids import email_id
 from inboxhub.ports import EmailStore, EventBus, SearchIndex, SyncStore
 from inboxhub.providers.base import Cursor, FetchedMessage, FlagChange
 from inboxhub.services.fetcher.ingest import Ingest
+from inboxhub.services.mail_events import publish_updates
 
 PENDING_LOOKAHEAD = 1000  # outbox entries looked at for messages with waiting changes
 
@@ -69,6 +70,8 @@ class PipelineSink:
         if changed:
             requests = index_requests(self.tenant_id, ((self.mailbox_id, e) for e in changed))
             await self.bus.publish(INDEX_REQUESTED, requests)
+            seen = ((self.mailbox_id, e, ("flags", "labels")) for e in changed)
+            await publish_updates(self.bus, self.tenant_id, seen, source="provider")
 
     async def _pending(self) -> set[str]:
         """Provider message ids with users' changes waiting in the outbox."""
@@ -80,6 +83,8 @@ class PipelineSink:
         if ids:
             await self.emails.delete_many(self.tenant_id, ids)
             await self.search.delete_many(self.tenant_id, ids)
+            gone = ((self.mailbox_id, e, ("delete",)) for e in ids)
+            await publish_updates(self.bus, self.tenant_id, gone, source="provider")
 
     async def checkpoint(self, cursor: Cursor) -> None:
         if not await self.sync.save_cursor(self.tenant_id, self.mailbox_id, self.worker_id, cursor):

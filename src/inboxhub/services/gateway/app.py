@@ -30,12 +30,16 @@ from inboxhub.services.auth.routes import build_router as auth_router
 from inboxhub.services.auth.sso.routes import build_routers as sso_routers
 from inboxhub.services.gateway import edge, health, problems
 from inboxhub.services.notifications.routes import build_router as events_router
+from inboxhub.services.sender.routes import router_for as sender_router
+from inboxhub.services.tenants.dkim_routes import build_router as dkim_router
 from inboxhub.services.tenants.domain_routes import build_router as domain_router
 from inboxhub.services.tenants.gate import require_active_tenant
 from inboxhub.services.tenants.routes import build_push_routers
 from inboxhub.services.tenants.routes import build_router as tenants_router
 from inboxhub.services.tenants.tenant_routes import build_router as tenant_admin_router
 from inboxhub.services.tenants.user_routes import build_router as user_router
+from inboxhub.services.web import static as web_static
+from inboxhub.services.webhooks.routes import build_router as webhooks_router
 
 
 def create_app(
@@ -85,6 +89,7 @@ def create_app(
             app.include_router(router)
         app.include_router(audit_router(c.audit, AuditLog(c.bus)))
         app.include_router(domain_router(c))
+        app.include_router(dkim_router(c))
         if auth is not None:  # tenants, users, invitations (services/tenants)
             app.include_router(tenant_admin_router(c, auth))
             app.include_router(user_router(c, auth))
@@ -96,6 +101,11 @@ def create_app(
         app.include_router(mail_router(api))
         app.include_router(changes_router(api))
         app.include_router(threads_router(api))
+        app.include_router(sender_router(c, access))  # compose, drafts, outbox, uploads
     if everything or "notifications" in services:
         app.include_router(events_router(c.notifications, access))
+    if everything or "webhooks" in services:
+        app.include_router(webhooks_router(c))
+    if everything:  # the web inbox at / (after every router: it answers what they do not)
+        web_static.install(app)
     return app

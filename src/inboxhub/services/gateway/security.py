@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,16 +39,23 @@ async def current_principal(
         raise Unauthorized("a bearer token is required", www_authenticate="Bearer")
     token = credentials.credentials
     verified = getattr(request.state, VERIFIED, None)  # by the rate limiter, if it ran
-    if verified is not None and verified[0] == token:
-        claims = verified[1]
-    else:
-        claims = request.app.state.verify_token(token)
+    claims = verified[1] if verified is not None and verified[0] == token else None
+    principal, _ = await principal_for_token(request.app, token, claims)
+    request.state.principal = principal  # for the audit of a refusal (audit/refusals.py)
+    return principal
+
+
+async def principal_for_token(app: Any, token: str, claims: Any = None) -> tuple[Principal, Any]:
+    """The caller a bearer token names, and its claims: ``token`` verified (unless its
+    verified ``claims`` are given), its tenant active, the token not revoked. Also
+    for callers that hold a token longer than a request (``/api/v1/ws``), to check
+    it again now and then."""
+    if claims is None:
+        claims = app.state.verify_token(token)
         if inspect.isawaitable(claims):  # a fetched JWKS verifies asynchronously (gateway/jwks.py)
             claims = await claims
     # A suspended tenant's tokens open nothing (services/tenants/gate.py, cached briefly).
-    await request.app.state.require_active_tenant(claims.tenant_id)
-    if (check := getattr(request.app.state, "check_token", None)) is not None:
+    await app.state.require_active_tenant(claims.tenant_id)
+    if (check := getattr(app.state, "check_token", None)) is not None:
         await check(claims)  # revoked at logout or with its user (services/auth/revocation.py)
-    principal = Principal(claims.user_id, claims.tenant_id, tuple(claims.roles))
-    request.state.principal = principal  # for the audit of a refusal (audit/refusals.py)
-    return principal
+    return Principal(claims.user_id, claims.tenant_id, tuple(claims.roles)), claims
