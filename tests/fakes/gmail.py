@@ -8,7 +8,11 @@ ids, a 404 for a ``startHistoryId`` older than the retained history, the write m
 ``messages.modify`` / ``trash`` / ``untrash`` (the ``TRASH`` label added or removed) /
 ``delete`` (only with the full ``https://mail.google.com/`` scope, 403
 ``insufficientPermissions`` otherwise) with a 404 for a message that does not exist and
-a 400 for a label id that does not, PKCE (S256) on
+a 400 for a label id that does not, ``messages.send`` (``raw`` base64url; one of the
+sending scopes, else 403 ``insufficientPermissions``; 400 ``invalidArgument`` for a
+missing payload, no recipient or an invalid address header; the message filed under
+``SENT`` with its Bcc header, as the sender's copy is), the ``q`` terms ``in:sent`` and
+``rfc822msgid:`` of ``messages.list``, PKCE (S256) on
 the code exchange, ``invalid_grant`` for revoked refresh tokens, and error bodies in
 Google's JSON format. Test controls mutate mailboxes, expire or revoke tokens, prune
 history, queue failures and count requests per endpoint.
@@ -32,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -57,6 +62,14 @@ SYSTEM_LABELS = (
     "CATEGORY_FORUMS",
 )
 FULL_SCOPE = "https://mail.google.com/"  # what messages.delete needs
+SEND_SCOPES = frozenset(  # any of them allows messages.send (Google's scope table)
+    {
+        FULL_SCOPE,
+        "https://www.googleapis.com/auth/gmail.modify",
+        "https://www.googleapis.com/auth/gmail.compose",
+        "https://www.googleapis.com/auth/gmail.send",
+    }
+)
 TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 STATUS_NAMES = {
@@ -216,6 +229,7 @@ class FakeGmail:
             self.hooks: dict[str, list[Callable[[], None]]] = {}
             self.counts: Counter[str] = Counter()
             self.notifications: list[tuple[str, int]] = []  # what Pub/Sub would push
+            self.sent: list[tuple[str, list[str], bytes]] = []  # (from box, recipients, raw)
             self.consent_as: str | None = None
             self._ids = itertools.count(1)
 
@@ -520,6 +534,15 @@ class FakeGmail:
                     return box
                 return self._get(box, mid, request)
 
+        @app.post(api + "/messages/send")
+        async def send_message(user_id: str, request: Request) -> Response:
+            body = await _json_body(request)
+            with self._lock:
+                box = self._gate("messages.send") or self._user(request, user_id)
+                if isinstance(box, Response):
+                    return box
+                return self._send(box, request, body)
+
         @app.post(api + "/messages/{mid}/modify")
         async def modify_message(user_id: str, mid: str, request: Request) -> Response:
             body = await _json_body(request)
@@ -665,6 +688,41 @@ class FakeGmail:
             )
         return _oauth_error("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
 
+    def _send(self, box: FakeMailbox, request: Request, body: Any) -> JSONResponse:
+        """users.messages.send: Gmail takes the recipients from To, Cc and Bcc."""
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        if not SEND_SCOPES & set(self.access_scopes.get(token, "").split()):
+            return google_error(
+                403, "Request had insufficient authentication scopes.", "insufficientPermissions"
+            )
+        data = body.get("raw") if isinstance(body, dict) else None
+        if not isinstance(data, str) or not data:
+            return google_error(
+                400,
+                "'raw' RFC822 payload message string or uploading message via /upload/* URL "
+                "required",
+                "invalidArgument",
+            )
+        try:
+            raw = base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_", validate=True)
+        except ValueError:
+            return google_error(
+                400, "Invalid value for ByteString: " + data[:20], "invalidArgument"
+            )
+        recipients: list[str] = []
+        headers = {h["name"].lower(): h["value"] for h in _headers(raw)}
+        for name in ("to", "cc", "bcc"):
+            for _, address in getaddresses([headers[name]] if name in headers else []):
+                if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+                    return google_error(400, f"Invalid {name.title()} header", "invalidArgument")
+                recipients.append(address)
+        if not recipients:
+            return google_error(400, "Recipient address required", "invalidArgument")
+        thread = body.get("threadId") if isinstance(body.get("threadId"), str) else None
+        mid = self.add_message(box.email, raw, ("SENT",), thread_id=thread)
+        self.sent.append((box.email, recipients, raw))
+        return JSONResponse(box.messages[mid].ref())
+
     def _list(self, box: FakeMailbox, request: Request) -> JSONResponse:
         q = request.query_params
         try:
@@ -678,6 +736,17 @@ class FakeGmail:
             for m in box.messages.values()
             if wanted <= set(m.labels) and (spam_trash or not {"SPAM", "TRASH"} & set(m.labels))
         ]
+        for term in q.get("q", "").split():
+            name, _, value = term.partition(":")
+            if term.lower() == "in:sent":
+                matching = [m for m in matching if "SENT" in m.labels]
+            elif name.lower() == "rfc822msgid":
+                wanted_id = "<" + value.strip("<>") + ">"
+                matching = [m for m in matching if _header(m.raw, "message-id") == wanted_id]
+            else:  # Gmail knows many more; this fake only these
+                return google_error(
+                    400, f"fake Gmail: unsupported q term {term}", "invalidArgument"
+                )
         matching.sort(key=lambda m: (m.internal_date, m.id), reverse=True)
         page_token = q.get("pageToken")
         if page_token:
@@ -799,6 +868,10 @@ def _headers(raw: bytes) -> list[dict[str, str]]:
             name, _, value = line.partition(":")
             out.append({"name": name.strip(), "value": value.strip()})
     return out
+
+
+def _header(raw: bytes, name: str) -> str | None:
+    return next((h["value"] for h in _headers(raw) if h["name"].lower() == name), None)
 
 
 @contextmanager

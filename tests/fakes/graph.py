@@ -17,6 +17,12 @@ What it models, after Microsoft's documentation:
   does not exist.
 * ``/v1.0/subscriptions`` POST (with the validation handshake, switchable),
   PATCH, DELETE; ``notify`` posts a change notification like Graph does.
+* ``POST /users/{u}/sendMail`` with a MIME body (base64, ``Content-Type: text/plain``):
+  202, the message kept in Sent Items (Bcc included, as the sender's copy is); 403
+  ``ErrorAccessDenied`` for a delegated token without ``Mail.Send``; 400
+  ``ErrorMimeContentInvalidBase64String`` / ``ErrorInvalidRecipients``. ``GET
+  …/mailFolders/{f}/messages`` with ``$filter=internetMessageId eq '…'``, ``$select``,
+  ``$top``.
 * Graph error bodies ``{"error": {"code", "message", "innerError"}}``; 401 for a
   missing/expired token; queued throttling answers (429 + Retry-After).
 
@@ -27,7 +33,10 @@ Tests drive it through plain methods (``add_message``, ``expire_access_tokens`` 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -36,6 +45,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import getaddresses
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -177,6 +187,7 @@ class FakeGraph:
         self.skip_tokens: dict[str, SkipState] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.requests: list[RecordedRequest] = []
+        self.sent: list[tuple[str, list[str], bytes]] = []  # (upn, recipients, MIME)
         self.validate_subscriptions = True  # POST /subscriptions does the handshake
         self.validation_results: list[str] = []  # "ok" or why the handshake failed
         self.consent_user: str | None = None  # who "signs in" at /authorize
@@ -712,6 +723,21 @@ class FakeGraph:
             user, folder = found
             return fake._delta(request, user, folder)
 
+        @app.get("/v1.0/users/{user_key}/mailFolders/{folder_key}/messages")
+        async def folder_messages(user_key: str, folder_key: str, request: Request) -> Response:
+            found = authorized_folder(request, user_key, folder_key)
+            if isinstance(found, Response):
+                return found
+            user, folder = found
+            return fake._folder_messages(request, user, folder)
+
+        @app.post("/v1.0/users/{user_key}/sendMail")
+        async def send_mail(user_key: str, request: Request) -> Response:
+            user, problem = fake._authorize_user(request, user_key)
+            if problem is not None or user is None:
+                return problem or Response(status_code=500)
+            return fake._send_mail(request, user, await request.body())
+
         @app.get("/v1.0/users/{user_key}/messages/{message_id}/$value")
         async def mime(user_key: str, message_id: str, request: Request) -> Response:
             user, problem = fake._authorize_user(request, user_key)
@@ -765,6 +791,81 @@ class FakeGraph:
             with fake.lock:
                 user.messages.pop(message.id, None)
             return Response(status_code=204)
+
+    def _send_mail(self, request: Request, user: FakeUser, body: bytes) -> Response:
+        """sendMail in MIME format; the JSON ``message`` form is not modelled."""
+        grant: Grant = request.state.grant
+        if grant.user is not None and "Mail.Send" not in grant.scope.split():
+            return graph_error(
+                403,
+                "ErrorAccessDenied",
+                "Access is denied. Check credentials and try again.",
+                request,
+            )
+        if not request.headers.get("content-type", "").startswith("text/plain"):
+            return graph_error(
+                400, "BadRequest", "fake Graph: only the MIME (text/plain) form", request
+            )
+        try:
+            mime = base64.b64decode(body, validate=True)
+        except ValueError:
+            return graph_error(
+                400,
+                "ErrorMimeContentInvalidBase64String",
+                "Invalid base64 string for MIME content.",
+                request,
+            )
+        parsed = email.message_from_bytes(mime, policy=email.policy.compat32)
+        recipients: list[str] = []
+        for name in ("To", "Cc", "Bcc"):
+            for _, address in getaddresses(parsed.get_all(name, [])):
+                if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+                    return graph_error(
+                        400,
+                        "ErrorInvalidRecipients",
+                        f"At least one recipient isn't valid., Recipient '{address}' isn't "
+                        "resolved. All recipients must be resolved before a message can be "
+                        "submitted.",
+                        request,
+                    )
+                recipients.append(address)
+        if not recipients:
+            return graph_error(
+                400,
+                "ErrorInvalidRecipients",
+                "At least one recipient isn't valid., A message can't be sent because it "
+                "contains no recipients.",
+                request,
+            )
+        with self.lock:
+            self.sent.append((user.upn, recipients, mime))
+            self.add_message(user.upn, "sentitems", mime, is_read=True)
+        return Response(status_code=202)
+
+    def _folder_messages(self, request: Request, user: FakeUser, folder: FakeFolder) -> Response:
+        """A folder's messages; ``$filter`` only as ``internetMessageId eq '…'``."""
+        q = request.query_params
+        wanted: str | None = None
+        if "$filter" in q:
+            found = re.fullmatch(r"\s*internetMessageId eq '((?:[^']|'')*)'\s*", q["$filter"])
+            if found is None:
+                return graph_error(400, "BadRequest", "fake Graph: unsupported $filter", request)
+            wanted = found.group(1).replace("''", "'")
+        top = int(q.get("$top", "10"))
+        select = q.get("$select")
+        value = []
+        with self.lock:
+            for message in user.messages.values():
+                mid = _message_id(message.mime)
+                if message.folder_id != folder.id or wanted not in (None, mid):
+                    continue
+                item = self._message_json(user, message, None, _immutable(request))
+                item["internetMessageId"] = mid
+                if select:
+                    keep = {s.strip() for s in select.split(",")} | {"id", "@odata.etag"}
+                    item = {k: v for k, v in item.items() if k in keep or k == "@odata.type"}
+                value.append(item)
+        return JSONResponse({"value": value[:top]})
 
     async def _message_request(
         self, request: Request, user_key: str, message_id: str, body: bool = True
@@ -1015,6 +1116,11 @@ class FakeGraph:
 
 
 FLAG_STATUSES = ("notFlagged", "complete", "flagged")
+
+
+def _message_id(mime: bytes) -> str | None:
+    value = email.message_from_bytes(mime, policy=email.policy.compat32).get("Message-ID")
+    return str(value).strip() if value else None
 
 
 def _immutable(request: Request) -> bool:

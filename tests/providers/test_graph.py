@@ -397,7 +397,7 @@ async def test_consent_flow_with_pkce_and_account_email(tmp_path: Path, fake: Fa
     app = make_app(tmp_path, fake)
     ep = oauth_endpoints(app)
     assert ep.authorize_url == f"{fake.login_url}/common/oauth2/v2.0/authorize"
-    assert set(ep.scopes) == {"offline_access", "User.Read", "Mail.ReadWrite"}
+    assert set(ep.scopes) == {"offline_access", "User.Read", "Mail.ReadWrite", "Mail.Send"}
     fake.consent_user = UPN
     verifier, challenge = pkce_pair()
     redirect = "https://inboxhub.example/oauth/microsoft/callback"

@@ -65,7 +65,7 @@ from inboxhub.providers.oauth import OAuthEndpoints, OAuthToken, TokenManager
 
 log = structlog.get_logger(__name__)
 
-DELEGATED_SCOPES = ("offline_access", "User.Read", "Mail.ReadWrite")
+DELEGATED_SCOPES = ("offline_access", "User.Read", "Mail.ReadWrite", "Mail.Send")
 APPLICATION_SCOPES = ("https://graph.microsoft.com/.default",)
 # Folders addressable by name (https://learn.microsoft.com/graph/api/resources/mailfolder).
 WELL_KNOWN_FOLDERS = frozenset(

@@ -83,6 +83,7 @@ from inboxhub.providers.imap_wire import (
 )
 from inboxhub.providers.imap_write import ImapWriter, find_folder, trash_folder
 from inboxhub.providers.net_guard import resolve_allowed
+from inboxhub.providers.smtp_settings import SmtpSettings
 
 log = structlog.get_logger(__name__)
 
@@ -112,6 +113,7 @@ class ImapSettings(ConnectorSettings):
     password: str | None = None
     oauth2_token: str | None = None
     folders: list[str] | None = None
+    smtp: SmtpSettings | None = None  # where it sends (``send_smtp``); None: it cannot
 
     @model_validator(mode="after")
     def _check(self) -> ImapSettings:
@@ -133,7 +135,10 @@ class ImapSettings(ConnectorSettings):
 
     def mail_hosts(self) -> list[tuple[str, int]]:
         assert self.port is not None  # set by the validator
-        return [(self.host, self.port)]
+        hosts = [(self.host, self.port)]
+        if self.smtp is not None and self.smtp.port is not None:
+            hosts.append((self.smtp.host, self.smtp.port))
+        return hosts
 
 
 class ImapConnector:
@@ -142,7 +147,7 @@ class ImapConnector:
         self.ctx = ctx
         self.password = secrets.get("password", config.password)
         self.oauth2_token = secrets.get("oauth2_token", config.oauth2_token)
-        [(_, self.port)] = config.mail_hosts()
+        [(_, self.port), *_] = config.mail_hosts()
         # Extensions to act as if the server lacked (tests exercise the fallbacks with
         # it; also a way around a server whose extension is broken).
         self.ignore_extensions: set[str] = set()

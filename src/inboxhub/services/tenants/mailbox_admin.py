@@ -55,6 +55,12 @@ class MailboxAdmin:
                 "IMAP without TLS would send the password in the clear: "
                 "use security 'ssl' or 'starttls'"
             )
+        smtp = config.model_dump().get("smtp") if provider == "imap" else None
+        if smtp and smtp.get("security") == "none" and not allow:
+            raise InvalidInput(
+                "SMTP without TLS would send the password in the clear: "
+                "use smtp security 'starttls' or 'tls'"
+            )
 
     def _check_local(self, paths: list[str]) -> None:
         root = self.c.settings.local_mail_root
