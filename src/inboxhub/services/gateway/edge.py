@@ -22,7 +22,9 @@ from inboxhub.settings import Settings
 
 def install(app: FastAPI, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
     # Starlette wraps each added middleware around those added before it.
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # Uploads of attachments to send (services/sender/uploads.py) may be larger.
+    uploads = {"/api/v1/uploads": settings.upload_max_bytes + 64 * 1024}
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, larger=uploads)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limits=Limits.from_settings(settings, clock))
     health.install_metrics(app)
