@@ -8,6 +8,27 @@
 # Set the port with INBOXHUB_PORT rather than --port: the HEALTHCHECK reads it.
 
 ARG PYTHON_VERSION=3.12
+ARG NODE_VERSION=22
+
+# ---------------------------------------------------------------------------
+# web: the web inbox (web/, Preact + TypeScript) built by Vite into
+# src/inboxhub/services/web/dist, which the package serves at /
+# ---------------------------------------------------------------------------
+FROM node:${NODE_VERSION}-slim AS web
+
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
+    NPM_CONFIG_FUND=false \
+    NPM_CONFIG_AUDIT=false
+
+WORKDIR /build/web
+# The locked packages first: this layer is rebuilt only when they change.
+COPY web/package.json web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --loglevel=error
+COPY web/ ./
+# vite.config.ts writes to ../src/inboxhub/services/web/dist
+RUN npm run build \
+ && test -f /build/src/inboxhub/services/web/dist/index.html
 
 # ---------------------------------------------------------------------------
 # builder: wheels for the package and every dependency, installed into a venv
@@ -30,6 +51,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 COPY README.md ./
 COPY src/ ./src/
+# The built web inbox goes into the wheel (pyproject: hatch artifacts).
+COPY --from=web /build/src/inboxhub/services/web/dist/ ./src/inboxhub/services/web/dist/
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv --without-pip /opt/venv \

@@ -84,9 +84,9 @@ def cli(
 
 
 @contextmanager
-def running_server(data_dir: Path, **extra: str) -> Iterator[str]:
+def running_server(data_dir: Path, port: int | None = None, **extra: str) -> Iterator[str]:
     """``inboxhub run`` as a child process; yields its base URL once it is ready."""
-    port = free_port()
+    port = port or free_port()
     log = (data_dir.parent / f"server-{port}.log").open("w")
     proc = subprocess.Popen(
         [INBOXHUB, "run"],

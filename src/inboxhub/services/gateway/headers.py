@@ -24,6 +24,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from inboxhub.services.gateway import request_ids
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The web inbox (services/web/): its own scripts and stylesheets only, no inline
+# script. A message is shown in a sandboxed srcdoc iframe, which inherits this policy
+# and narrows it with its own: style attributes are what mail is styled with, and
+# remote images (http: https:) load only after the reader allows them for that
+# message; blob: serves attachment previews fetched with the bearer token. 'self' in
+# connect-src covers the same origin's ws:/wss: (CSP Level 3).
+UI_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data: blob: https: http:; font-src 'self' data:; media-src blob:; "
+    "frame-src 'self' blob:; child-src 'self' blob:; connect-src 'self'; "
+    "manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -5,12 +5,15 @@ with PKCE). The provider sends the browser back to ``callback`` with a code; the
 ``state`` it carries is our own sealed, time-limited note of who asked for what
 (tenant, admin, mailbox name, PKCE verifier), so nothing waits server-side and a
 forged or stale callback is refused. The tokens are stored encrypted with the new
-mailbox.
+mailbox. A start from the web app names a same-origin ``return_to`` path (kept in
+the sealed state): the callback then sends the browser there with ``?connected=<id>``
+or ``?error=<why>`` rather than answering JSON.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,8 @@ from inboxhub.services.fetcher import registry
 from inboxhub.services.tenants.mailbox_admin import MailboxAdmin
 
 STATE_TTL_SECONDS = 600
+# A path of this origin: one leading slash (not ``//host`` nor ``/\host``), no scheme.
+RETURN_TO = re.compile(r"^/(?![/\\])[A-Za-z0-9/._~-]*$")
 
 
 @dataclass
@@ -47,15 +52,28 @@ class OAuthConsent:
             raise InvalidInput(f"no OAuth client is configured for {provider} on this deployment")
         return endpoints
 
-    def start(self, tenant_id: str, user_id: str, provider: str, name: str | None) -> str:
+    def start(
+        self,
+        tenant_id: str,
+        user_id: str,
+        provider: str,
+        name: str | None,
+        return_to: str | None = None,
+    ) -> str:
         endpoints = self._endpoints(provider)
+        if return_to is not None and not RETURN_TO.match(return_to):
+            raise InvalidInput("return_to must be a path of this site, like /admin/mailboxes")
         verifier, challenge = oauth.pkce_pair()
         note = {"t": tenant_id, "u": user_id, "p": provider, "n": name, "v": verifier}
+        if return_to:
+            note["r"] = return_to
         note["x"] = secrets.token_urlsafe(8)  # two starts never share a state
         state = self.admin.c.box.encrypt(json.dumps(note).encode()).decode()
         return oauth.authorization_url(endpoints, self._redirect_uri(provider), state, challenge)
 
-    async def callback(self, provider: str, code: str, state: str) -> Mailbox:
+    def read_state(self, provider: str, state: str) -> dict[str, Any]:
+        """The note sealed into ``state`` by ``start``; 401 if forged, stale or not
+        this provider's."""
         try:
             note: dict[str, Any] = json.loads(
                 self.admin.c.box.decrypt(state.encode(), ttl=STATE_TTL_SECONDS)
@@ -64,6 +82,10 @@ class OAuthConsent:
             raise Unauthorized("the consent state is invalid or expired: start again") from exc
         if note.get("p") != provider:
             raise Unauthorized("the consent state is for another provider")
+        return note
+
+    async def callback(self, provider: str, code: str, state: str) -> Mailbox:
+        note = self.read_state(provider, state)
         endpoints = self._endpoints(provider)
         module = registry.module(provider)
         async with httpx.AsyncClient(timeout=30) as http:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from inboxhub.domain.errors import Forbidden, InvalidInput, NotFound
+from inboxhub.domain.errors import (
+    Forbidden,
+    InboxhubError,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from inboxhub.domain.models import Mailbox, SyncStatus
 from inboxhub.runtime import Container
 from inboxhub.services.api.access import MailAccess
@@ -210,17 +218,26 @@ def build_router(c: Container) -> APIRouter:
     async def start_consent(
         provider: Literal["gmail", "graph"],
         name: str | None = Query(default=None, max_length=200),
+        return_to: str | None = Query(
+            default=None,
+            max_length=200,
+            description="a path of this site the callback sends the browser back to "
+            "(with ?connected=<mailbox id> or ?error=<why>) instead of answering JSON",
+        ),
         principal: Principal = Depends(require_admin),
     ) -> ConsentStart:
         """The provider's consent URL; send the admin's browser there."""
-        url = consent.start(principal.tenant_id, principal.user_id, provider, name)
+        url = consent.start(principal.tenant_id, principal.user_id, provider, name, return_to)
         return ConsentStart(authorization_url=url)
 
     @router.get(
         "/mailboxes/oauth/{provider}/callback",
         response_model=MailboxDetail,
         status_code=201,
-        responses=declares(401),
+        responses={
+            **declares(401),
+            303: {"description": "started with return_to: back to that page of the web app"},
+        },
     )
     async def finish_consent(
         provider: Literal["gmail", "graph"],
@@ -228,16 +245,31 @@ def build_router(c: Container) -> APIRouter:
         code: str | None = Query(default=None, max_length=4096),
         error: str | None = Query(default=None, max_length=200),
         error_description: str | None = Query(default=None, max_length=2000),
-    ) -> MailboxDetail:
+    ) -> MailboxDetail | RedirectResponse:
         """Where the provider sends the browser back; the sealed ``state`` says who
         asked, so no bearer token is needed here. A refused consent comes back as
         ``error`` (RFC 6749 §4.1.2.1) and is reported as such."""
-        if error or not code:
-            reason = f"{error or 'no code'}: {error_description or ''}".rstrip(": ")
-            raise InvalidInput(f"the mailbox was not connected; the provider said {reason}")
-        return await detail(await consent.callback(provider, code, state))
+        try:
+            return_to = consent.read_state(provider, state).get("r")
+        except Unauthorized:
+            return_to = None  # answered below as before: the error, or 401 for the state
+        try:
+            if error or not code:
+                reason = f"{error or 'no code'}: {error_description or ''}".rstrip(": ")
+                raise InvalidInput(f"the mailbox was not connected; the provider said {reason}")
+            connected = await detail(await consent.callback(provider, code, state))
+        except InboxhubError as exc:
+            if not return_to:
+                raise
+            return _back(return_to, error=exc.detail)
+        return _back(return_to, connected=connected.id) if return_to else connected
 
     return router
+
+
+def _back(return_to: str, **outcome: str) -> RedirectResponse:
+    """The web app's page the consent started from, told how it went."""
+    return RedirectResponse(f"{return_to}?{urlencode(outcome)}", status_code=303)
 
 
 def _ip(request: Request) -> str | None:

@@ -3,7 +3,8 @@
 Tenant admins (owner, admin): ``GET|PUT|DELETE /api/v1/sso/oidc`` and
 ``/api/v1/sso/saml`` (their own tenant's, by their token). Browsers:
 ``/api/v1/auth/sso/{tenant_slug}/oidc/login|callback`` and
-``/api/v1/auth/sso/{tenant_slug}/saml/metadata|login|acs``; the web app then calls
+``/api/v1/auth/sso/{tenant_slug}/saml/metadata|login|acs``, and which of them a tenant
+offers: ``GET /api/v1/auth/sso/discover?tenant=<slug>``; the web app then calls
 ``POST /api/v1/auth/sso/exchange {code}`` for its tokens.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -30,6 +31,7 @@ from inboxhub.services.auth.sso.config import (
 )
 from inboxhub.services.auth.sso.discovery import ProviderCache
 from inboxhub.services.auth.sso.login import SsoLogin
+from inboxhub.services.auth.sso.offered import SsoOffer, offered
 from inboxhub.services.auth.sso.oidc import OidcLogin
 from inboxhub.services.auth.sso.saml import MAX_RESPONSE, SamlLogin
 from inboxhub.services.auth.sso.tickets import Tickets
@@ -69,7 +71,7 @@ def build_routers(c: Container, auth: AuthService) -> list[APIRouter]:
         SamlLogin(tickets, c.sso),
         c.settings.public_url,
     )
-    return [_config_router(admin), _login_router(login)]
+    return [_config_router(admin), _login_router(login), _discovery_router(c)]
 
 
 def _config_router(admin: SsoAdmin) -> APIRouter:
@@ -114,6 +116,20 @@ def _add_delete(router: APIRouter, admin: SsoAdmin, protocol: str) -> None:
         responses=declares(404),
         name=f"delete_{protocol}",
     )
+
+
+def _discovery_router(c: Container) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["auth"])
+
+    @router.get("/discover", response_model=SsoOffer)
+    async def discover(
+        tenant: str = Query(min_length=1, max_length=100, description="the tenant's short name"),
+    ) -> SsoOffer:
+        """The single sign-on a tenant offers; the same empty answer for a tenant that
+        does not exist, is suspended or has none."""
+        return await offered(c.directory, c.sso, tenant)
+
+    return router
 
 
 def _login_router(login: SsoLogin) -> APIRouter:

@@ -1,0 +1,1 @@
+"""The web inbox: the single-page app built from ``web/`` served at ``/``."""
