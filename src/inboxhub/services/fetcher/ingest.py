@@ -7,14 +7,22 @@ same import again after a crash rewrites the same blob and the same email.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+
+import structlog
 
 from inboxhub.domain.events import EML_UPLOADED, EmlUploaded, message_key
 from inboxhub.domain.ids import email_id, eml_blob_key, sha256_hex
 from inboxhub.ports import BlobStore, EmailStore, EventBus
 from inboxhub.providers.base import FetchedMessage
+from inboxhub.services.transient import transient
+
+log = structlog.get_logger(__name__)
+OUTAGE_BACKOFF = 5.0
 
 
 @dataclass
@@ -36,6 +44,11 @@ class Ingest:
     emails: EmailStore
     bus: EventBus
     batch_size: int = 256
+    # How long a batch waits for a server that is down (the blob store, the document
+    # store, the broker) before the run fails; 0 fails at once (the fetcher engine
+    # retries the whole sync with its own back-off). A batch is idempotent: retrying
+    # it rewrites the same blobs and events.
+    outage_wait: float = 0.0
 
     async def run(
         self,
@@ -46,13 +59,28 @@ class Ingest:
     ) -> IngestResult:
         result = IngestResult()
         for batch in _batches(messages, self.batch_size):
-            published = await self.ingest_batch(tenant_id, mailbox_id, batch)
+            published = await self._through_outages(tenant_id, mailbox_id, batch)
             result.seen += len(batch)
             result.published += published
             result.skipped += len(batch) - published
             if progress:
                 progress(len(batch))
         return result
+
+    async def _through_outages(
+        self, tenant_id: str, mailbox_id: str, batch: list[FetchedMessage]
+    ) -> int:
+        deadline = time.monotonic() + self.outage_wait
+        delay = 0.5
+        while True:
+            try:
+                return await self.ingest_batch(tenant_id, mailbox_id, batch)
+            except Exception as exc:
+                if not transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("ingest.waiting_for_server", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(OUTAGE_BACKOFF, delay * 2)
 
     async def ingest_batch(
         self, tenant_id: str, mailbox_id: str, batch: list[FetchedMessage]

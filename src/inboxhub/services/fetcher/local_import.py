@@ -12,7 +12,7 @@ published has been consumed by both groups, i.e. every message is searchable.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,9 +27,11 @@ from inboxhub.services.consumer import wait_until_consumed
 from inboxhub.services.consumer_processes import ConsumerProcesses, consumer_processes
 from inboxhub.services.fetcher.ingest import IngestResult
 from inboxhub.services.tenants.bootstrap import ensure_tenant
+from inboxhub.services.transient import transient
 from inboxhub.settings import Settings
 
 WAIT_TIMEOUT = 24 * 3600.0
+OUTAGE_WAIT = 3600.0  # a server down while importing: wait for it, up to this long
 
 
 @dataclass
@@ -65,7 +67,8 @@ async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerP
     fail at once if a consumer process dies instead of waiting for ever."""
     for group, topic in (("processor", EML_UPLOADED), ("indexer", INDEX_REQUESTED)):
         task = progress.add_task(f"{group}", total=None)
-        done = wait_until_consumed(bus, group, topic, await bus.end_offsets(topic), WAIT_TIMEOUT)
+        ends = await end_offsets(bus, topic)
+        done = wait_until_consumed(bus, group, topic, ends, WAIT_TIMEOUT)
         waiting, watching = asyncio.create_task(done), asyncio.create_task(children.watch())
         try:
             finished, _ = await asyncio.wait(
@@ -78,6 +81,18 @@ async def wait_searchable(bus: EventBus, progress: Progress, children: ConsumerP
                 task_.cancel()
         await waiting
         progress.update(task, total=1, completed=1)
+
+
+async def end_offsets(bus: EventBus, topic: str) -> dict[int, int]:
+    """The topic's end offsets, asked again while the broker cannot be reached."""
+    deadline = asyncio.get_running_loop().time() + OUTAGE_WAIT
+    while True:
+        try:
+            return await bus.end_offsets(topic)
+        except Exception as exc:
+            if not transient(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1.0)
 
 
 def embedded_bus(settings: Settings) -> bool:
@@ -115,7 +130,8 @@ async def import_path(
             )
             with Progress(*columns, transient=False) as progress:
                 reading = progress.add_task("reading", total=count_local(path))
-                result = await c.ingest().run(
+                ingest = replace(c.ingest(), outage_wait=OUTAGE_WAIT)
+                result = await ingest.run(
                     mailbox.tenant_id,
                     mailbox.id,
                     iter_local(path),
