@@ -38,7 +38,9 @@ from tests.support.servers.postgres import Postgres
 from tests.support.servers.seaweedfs import SeaweedS3
 from tests.support.servers.secantus import Secantus
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]  # start-up alone can take minutes
+# `make test-faults` only: each case starts a whole distributed deployment (minutes),
+# and an outage case failed in the CI preview of 2026-11-26 (docs/operations.md).
+pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.timeout(3600)]
 
 OUTAGE = float(size("INBOXHUB_FAULT_OUTAGE_SECONDS", 10))
 MESSAGES = size("INBOXHUB_FAULT_OUTAGE_MESSAGES", 400)
