@@ -286,7 +286,7 @@ def test_strip_bcc_without_bcc_is_the_identity() -> None:
 
 
 SUBJECTS = [
-    "occurs when divided into an array, and the last e of the array! Путін хуйло!!!!!!",
+    "occurs when divided into an array, and the last e of the array! Привіт світ!!!!!!",
     "Réunion – ordre du jour pour la séance de jeudi prochain à Genève, salle B",
     "東京 大阪 名古屋 札幌 福岡 の 会議 日程 について ご確認 ください",
     "  spaces   inside\tand  Ünïcode  ",
@@ -307,7 +307,7 @@ def test_non_ascii_subjects_keep_every_space(subject: str) -> None:
 
 LONG_NAMES = [
     "Müller-Lüdenscheidt Ölfabrik Geschäftsführung Überseehandel GmbH & Co. KG",
-    "Путін хуйло Путін хуйло Путін хуйло Путін хуйло Путін хуйло",
+    "Привіт світ Привіт світ Привіт світ Привіт світ Привіт світ",
     "José María Ñúñez de la Peña y Castañeda-Guzmán Rodríguez",
 ]
 

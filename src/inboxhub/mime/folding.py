@@ -5,8 +5,8 @@ wrong (CPython 3.11–3.13):
 
 * Subject and address lists with non-ASCII text: the stock folder splits such text
   into several encoded words at its spaces and leaves each space *between* two
-  words, where RFC 2047 section 6.2 tells readers to drop it — "Путін хуйло" reads
-  back as "Путінхуйло", in the standard library's own parser too. Here non-ASCII
+  words, where RFC 2047 section 6.2 tells readers to drop it — "Привіт світ" reads
+  back as "Привітсвіт", in the standard library's own parser too. Here non-ASCII
   text is encoded whole, spaces inside the words (base64, split only between
   characters), and the words folded between one another.
 * In-Reply-To and References: the stock folder turns a message id longer than a line
