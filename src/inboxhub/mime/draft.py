@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from inboxhub.domain.models import Address, ParsedEmail
+from inboxhub.domain.models import Address, EmailDocument, ParsedEmail
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,30 @@ class Original:
     attachments: list[Part] = field(default_factory=list)
 
     @classmethod
+    def of(cls, email: ParsedEmail | EmailDocument, attachments: list[Part]) -> Original:
+        """The headers and bodies of a parsed message or a stored email."""
+        return cls(
+            message_id=email.message_id,
+            subject=email.subject,
+            from_=email.from_,
+            reply_to=list(email.reply_to),
+            to=list(email.to),
+            cc=list(email.cc),
+            date=email.date,
+            in_reply_to=email.in_reply_to,
+            references=list(email.references),
+            text=email.text,
+            html=email.html,
+            attachments=attachments,
+        )
+
+    @classmethod
     def from_parsed(cls, parsed: ParsedEmail) -> Original:
         """From our own parser's reading of the raw original (``mime.parse``)."""
-        return cls(
-            message_id=parsed.message_id,
-            subject=parsed.subject,
-            from_=parsed.from_,
-            reply_to=list(parsed.reply_to),
-            to=list(parsed.to),
-            cc=list(parsed.cc),
-            date=parsed.date,
-            in_reply_to=parsed.in_reply_to,
-            references=list(parsed.references),
-            text=parsed.text,
-            html=parsed.html,
-            attachments=[
-                Part(
-                    filename=a.filename,
-                    content_type=a.content_type,
-                    data=a.data,
-                    content_id=a.content_id if a.inline else None,
-                )
+        return cls.of(
+            parsed,
+            [
+                Part(a.filename, a.content_type, a.data, a.content_id if a.inline else None)
                 for a in parsed.attachments
             ],
         )

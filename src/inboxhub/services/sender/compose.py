@@ -87,19 +87,9 @@ def _formatted(addresses: Sequence[Address]) -> list[str]:
 def original_of(doc: EmailDocument) -> Original:
     """What answering ``doc`` needs; its attachments without their bytes (the quoting
     rules only look at names and content ids; the bytes go by reference)."""
-    return Original(
-        message_id=doc.message_id,
-        subject=doc.subject,
-        from_=doc.from_,
-        reply_to=list(doc.reply_to),
-        to=list(doc.to),
-        cc=list(doc.cc),
-        date=doc.date,
-        in_reply_to=doc.in_reply_to,
-        references=list(doc.references),
-        text=doc.text,
-        html=doc.html,
-        attachments=[
+    return Original.of(
+        doc,
+        [
             Part(a.filename, a.content_type, b"", a.content_id if a.inline else None)
             for a in doc.attachments
         ],
