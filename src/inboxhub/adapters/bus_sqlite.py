@@ -224,7 +224,25 @@ def _read_fairly(
     return out
 
 
-class SqliteReader:
+class _Polled:
+    """``fetch`` for the readers below: ``_poll`` the log until records come or the
+    timeout passes."""
+
+    bus: SqliteEventBus
+
+    def _poll(self, conn: sqlite3.Connection, max_records: int) -> list[Record]:
+        raise NotImplementedError
+
+    async def fetch(self, max_records: int, timeout: float) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        while True:
+            records = await self.bus.db.run(lambda c: self._poll(c, max_records))
+            if records or time.monotonic() >= deadline:
+                return records
+            await asyncio.sleep(self.bus.poll_interval)
+
+
+class SqliteReader(_Polled):
     """A group-less reader (``EventBus.reader``): its own positions, nothing shared."""
 
     def __init__(self, bus: SqliteEventBus, positions: dict[tuple[str, int], int]) -> None:
@@ -238,14 +256,6 @@ class SqliteReader:
                 raise RecordsExpired(topic, partition, self.positions[(topic, partition)])
         return _read_fairly(conn, self.positions, tps, max_records)
 
-    async def fetch(self, max_records: int, timeout: float) -> list[Record]:
-        deadline = time.monotonic() + timeout
-        while True:
-            records = await self.bus.db.run(lambda c: self._poll(c, max_records))
-            if records or time.monotonic() >= deadline:
-                return records
-            await asyncio.sleep(self.bus.poll_interval)
-
     async def commit(self, records: Sequence[Record]) -> None:
         """Nothing to commit: a reader belongs to no group."""
 
@@ -253,7 +263,7 @@ class SqliteReader:
         self.positions.clear()
 
 
-class SqliteSubscription:
+class SqliteSubscription(_Polled):
     """One member of a consumer group (see the module docstring for the protocol)."""
 
     def __init__(self, bus: SqliteEventBus, group: str, topics: list[str]) -> None:
@@ -331,14 +341,6 @@ class SqliteSubscription:
         self._next_partition = (self._next_partition + 1) % len(tps)
         tps = tps[self._next_partition :] + tps[: self._next_partition]
         return _read_fairly(conn, self.positions, tps, max_records)
-
-    async def fetch(self, max_records: int, timeout: float) -> list[Record]:
-        deadline = time.monotonic() + timeout
-        while True:
-            records = await self.bus.db.run(lambda c: self._poll(c, max_records))
-            if records or time.monotonic() >= deadline:
-                return records
-            await asyncio.sleep(self.bus.poll_interval)
 
     async def commit(self, records: Sequence[Record]) -> None:
         tops: dict[tuple[str, int], int] = {}
