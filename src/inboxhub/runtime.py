@@ -95,6 +95,7 @@ def make_bus(settings: Settings) -> EventBus:
             partitions=settings.bus_partitions,
             replication_factor=settings.bus_replication_factor,
             retention_ms=settings.bus_retention_ms,
+            instance_id=settings.instance_id,
         )
     raise UnsupportedUrl(f"no event bus adapter for {settings.bus_url!r}")
 

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     bus_partitions: int = 4
     bus_replication_factor: int = 1
     bus_retention_ms: int | None = None  # None: the broker's default
+    # A name for this process that stays the same across its restarts and differs
+    # from every other replica of its service (e.g. a StatefulSet pod's name,
+    # processor-0). With it, Kafka consumer groups use static membership (KIP-345):
+    # a restarted replica takes its partitions back at once, without a rebalance.
+    # "" = dynamic membership. Ignored by the embedded bus.
+    instance_id: str = ""
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     consumer_batch_size: int = 1024

@@ -307,6 +307,51 @@ async def test_a_killed_member_loses_its_partitions(
     await alive.close()
 
 
+@pytest.mark.parametrize("bus_kind", ["kafka"])  # INBOXHUB_INSTANCE_ID is Kafka's
+async def test_a_static_member_killed_and_restarted_takes_its_partitions_back(
+    make_bus: Callable[..., EventBus], tmp_path: Path
+) -> None:
+    """Static membership (KIP-345): a process killed and started again under the same
+    instance id is the same member; it gets its partitions back, and what it had
+    fetched and not committed again, without waiting for its session to expire."""
+    b = make_bus()
+    await b.start()
+    await b.publish(TOPIC, [env(f"k{i}", i) for i in range(20)])
+    url = f"{bus_url(b)}&instance_id=processor-0"
+    member = """
+        async def main():
+            bus = build({url!r}, {data!r})
+            await bus.start()
+            sub = bus.subscribe("g", [{topic!r}])
+            got = []
+            while len(got) < 20:
+                got += await sub.fetch(100, 0.2)
+                if got and not {commit}:
+                    print(MARK, "holding", flush=True)
+                    await asyncio.sleep(3600)  # dies before it commits
+            await sub.commit(got)
+            await sub.close()
+            await bus.close()
+            print(MARK, sorted(r.envelope.data["n"] for r in got))
+        asyncio.run(main())
+        """
+    first = await start_child(
+        member.format(url=url, data=str(tmp_path / "a"), topic=TOPIC, commit=False), tmp_path
+    )
+    async with reaped(first):
+        assert await child_says(first) == "holding"
+        first.kill()
+    again = await start_child(
+        member.format(url=url, data=str(tmp_path / "b"), topic=TOPIC, commit=True), tmp_path
+    )
+    async with reaped(again):
+        said = await child_says(again)
+        _, err = await asyncio.wait_for(again.communicate(), 60)
+    assert again.returncode == 0, err.decode()
+    assert said == str(list(range(20)))
+    assert sum((await b.committed("g", TOPIC)).values()) == 20
+
+
 async def test_offsets_and_read(bus: EventBus) -> None:
     await bus.publish(TOPIC, [env(f"k{i}", i) for i in range(9)])
     ends = await bus.end_offsets(TOPIC)

@@ -88,7 +88,8 @@ def test_a_flood_with_the_processors_stopped_grows_no_process_with_the_backlog(
 
     idle = {s.process.pid: now_kib(s) for s in (*d.of("processor"), *d.of("indexer"))}
     processor_idle = max(idle[s.process.pid] for s in d.of("processor"))
-    for s in d.of("processor"):  # stopped: the flood waits in the broker
+    stopped = d.of("processor")
+    for s in stopped:  # stopped: the flood waits in the broker
         s.process.send_signal(signal.SIGTERM)
         assert s.process.wait(60) == 0
 
@@ -97,7 +98,7 @@ def test_a_flood_with_the_processors_stopped_grows_no_process_with_the_backlog(
     import_peak = import_peak_kib(d, flood, "Flood")
     assert truth.stored_count(box) == 100, "nothing processed while the processors were down"
 
-    processors = [d.start_service("processor") for _ in range(2)]
+    processors = [d.start_service("processor", instance=s.instance) for s in stopped]
     wait_for(
         lambda: truth.indexed_count(box) == FLOOD + 100,
         timeout=3600,

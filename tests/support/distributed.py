@@ -63,6 +63,7 @@ class Service:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    instance: str  # INBOXHUB_INSTANCE_ID: the Kafka static member it is
 
     @property
     def url(self) -> str:
@@ -80,17 +81,21 @@ class Deployment:
 
     # ------------------------------------------------------------ processes
 
-    def start_service(self, name: str) -> Service:
+    def start_service(self, name: str, instance: str | None = None) -> Service:
+        """Start one ``inboxhub serve name``; ``instance`` (INBOXHUB_INSTANCE_ID) is a
+        new one by default, or a dead replica's to restart it as the same member."""
         port = free_port()
         log = self.root / f"{name}-{port}.log"
+        if instance is None:
+            instance = f"{name}-{sum(s.name == name for s in self.services)}"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [INBOXHUB, "serve", name, "--port", str(port)],
-                env=self.env,
+                env={**self.env, "INBOXHUB_INSTANCE_ID": instance},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        service = Service(name, port, process, log)
+        service = Service(name, port, process, log, instance)
         self.services.append(service)
 
         def healthy() -> bool:

@@ -40,6 +40,12 @@ fetching keeps heartbeating from a background task, and leaves the group after
 ``max_poll_interval`` without a fetch. Keep that well above the time a batch can take
 to handle (retries and back-off included), or a slow batch is handed to another member
 and handled twice.
+
+With an ``instance_id`` (``INBOXHUB_INSTANCE_ID``) members are static (KIP-345): a
+member that stops, or dies, and comes back under the same id within the session
+timeout gets its partitions back without a rebalance of the others. A static member
+does not leave the group when it stops; its partitions wait for it until the session
+timeout runs out.
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ _URL_OPTIONS: dict[str, Reader] = {
     "retention_ms": _retention,
     "topic_prefix": str,
     "client_id": str,
+    "instance_id": str,
 }
 
 
@@ -129,6 +136,7 @@ class KafkaEventBus:
         session_timeout: float = 10.0,
         heartbeat_interval: float = 1.0,
         max_poll_interval: float = 300.0,
+        instance_id: str = "",
     ) -> None:
         if partitions < 1 or replication_factor < 1:
             raise ValueError("partitions and replication_factor must be at least 1")
@@ -143,6 +151,8 @@ class KafkaEventBus:
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval
         self.max_poll_interval = max_poll_interval
+        self.instance_id = instance_id
+        self._members_of: dict[str, int] = {}  # group → members joined from this bus
         # The session timeout the broker accepted (None until a member has joined).
         self._session_timeout_used: float | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -190,6 +200,8 @@ class KafkaEventBus:
         }
         if self.retention_ms is not None:
             query["retention_ms"] = self.retention_ms
+        if self.instance_id:
+            query["instance_id"] = self.instance_id
         return f"kafka://{self.bootstrap_servers}?{urlencode(query, quote_via=quote)}"
 
     # ------------------------------------------------------------ lifecycle
@@ -461,11 +473,23 @@ class KafkaEventBus:
 
     # ------------------------------------------------------------ members
 
-    def _consumer_for(self, group: str, session_timeout: float) -> AIOKafkaConsumer:
+    def _static_id(self, group: str) -> str | None:
+        """This member's ``group.instance.id``: the process's instance id, with a
+        suffix for a second member of the same group in this process (two members
+        sharing an id would fence each other)."""
+        if not self.instance_id:
+            return None
+        n = self._members_of[group] = self._members_of.get(group, 0) + 1
+        return self.instance_id if n == 1 else f"{self.instance_id}.{n}"
+
+    def _consumer_for(
+        self, group: str, session_timeout: float, static_id: str | None
+    ) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=self.client_id,
             group_id=self.wire(group),
+            group_instance_id=static_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=_ms(session_timeout),
@@ -491,8 +515,9 @@ class KafkaEventBus:
         await self.ensure_topics(topics)
         wire = [self.wire(t) for t in topics]
         candidates = self._session_timeouts()
+        static_id = self._static_id(group)
         for i, session_timeout in enumerate(candidates):
-            consumer = self._consumer_for(group, session_timeout)
+            consumer = self._consumer_for(group, session_timeout, static_id)
             listener.consumer = consumer
             consumer.subscribe(wire, listener=listener)
             try:
