@@ -12,6 +12,7 @@ import functools
 import os
 import signal
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import structlog
@@ -40,7 +41,25 @@ from inboxhub.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+def _after_uvicorn(sig: int, frame: FrameType | None) -> None:
+    """The SIGTERM/SIGINT handler uvicorn finds, and calls again once it has stopped.
+
+    uvicorn answers the signal by stopping the HTTP server, then puts back the handler
+    it found and raises the signal again. Left at the default, that handler killed the
+    process there, before the consumers finished their batch and the adapters closed.
+    This one lets the shutdown go on; a second signal during it ends it at once."""
+    _signals_seen.append(sig)
+    if len(_signals_seen) > 1:
+        log.warning("inboxhub.shutdown_cut_short", signal=signal.Signals(sig).name)
+        os._exit(128 + sig)
+
+
+_signals_seen: list[int] = []
+
+
 async def _http(app: FastAPI, host: str, port: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_uvicorn)
     config = uvicorn.Config(
         app,
         host=host,
@@ -99,6 +118,7 @@ async def serve_all(settings: Settings, host: str, port: int) -> None:
                 await _stop(tasks, stop)
     finally:
         await c.close()
+    log.info("inboxhub.stopped")
 
 
 async def serve_one(settings: Settings, service: str, host: str, port: int) -> None:
@@ -139,6 +159,7 @@ async def serve_one(settings: Settings, service: str, host: str, port: int) -> N
         await c.close()
     if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
         raise SystemExit(1)
+    log.info("inboxhub.stopped", service=service)
 
 
 def _exit_if_died(stop: asyncio.Event, task: asyncio.Task[None]) -> None:

@@ -89,16 +89,21 @@ def test_a_flood_with_the_processors_stopped_grows_no_process_with_the_backlog(
     idle = {s.process.pid: now_kib(s) for s in (*d.of("processor"), *d.of("indexer"))}
     processor_idle = max(idle[s.process.pid] for s in d.of("processor"))
     stopped = d.of("processor")
-    for s in stopped:  # stopped: the flood waits in the broker
-        s.process.send_signal(signal.SIGTERM)
-        assert s.process.wait(60) == 0
-
-    flood, flood_ids = maildir_of(tmp_path, "flood", FLOOD, body=BODY)
-    backlog_kib = sum(p.stat().st_size for p in flood.rglob("*") if p.is_file()) // 1024
-    import_peak = import_peak_kib(d, flood, "Flood")
-    assert truth.stored_count(box) == 100, "nothing processed while the processors were down"
-
-    processors = [d.start_service("processor", instance=s.instance) for s in stopped]
+    processors: list[Service] = []
+    try:
+        for s in stopped:  # stopped: the flood waits in the broker
+            s.process.send_signal(signal.SIGTERM)
+            assert s.process.wait(60) == 0, s.log.read_text()[-3000:]
+        flood, flood_ids = maildir_of(tmp_path, "flood", FLOOD, body=BODY)
+        backlog_kib = sum(p.stat().st_size for p in flood.rglob("*") if p.is_file()) // 1024
+        import_peak = import_peak_kib(d, flood, "Flood")
+        assert truth.stored_count(box) == 100, "nothing processed with the processors down"
+    finally:  # the deployment is shared: it gets its processors back whatever happens
+        for s in stopped:
+            if s.process.poll() is None:
+                s.process.kill()
+                s.process.wait()
+            processors.append(d.start_service("processor", instance=s.instance))
     wait_for(
         lambda: truth.indexed_count(box) == FLOOD + 100,
         timeout=3600,
