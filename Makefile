@@ -63,8 +63,8 @@ test-distributed: $(TEST_STAMP)
 	$(BIN)/pytest -v -s -rA tests/e2e/test_distributed.py
 
 # The fault tests at the issue's sizes (kill -9 mid-way through 5,000 messages, each
-# server down for 30 s, a 20,000-message flood), the long ones included (marker
-# "faults", which `make test` deselects; it runs tests/faults/ at smaller sizes).
+# server down for 30 s, a 20,000-message flood). Those that start a deployment carry
+# the marker "faults", which `make test` deselects (docs/operations.md).
 test-faults: $(TEST_STAMP)
 	INBOXHUB_FAULT_MESSAGES=5000 INBOXHUB_FAULT_OUTAGE_SECONDS=30 \
 	INBOXHUB_FAULT_OUTAGE_MESSAGES=2000 INBOXHUB_FAULT_FLOOD=20000 \

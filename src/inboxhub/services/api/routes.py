@@ -455,7 +455,7 @@ def build_router(api: EmailApi) -> APIRouter:
             for s in await api.emails.summaries(principal.tenant_id, [h.id for h in page.hits])
         }
         items = [
-            SearchItem(**EmailItem.of(summaries[h.id]).model_dump(), highlights=h.highlights)
+            SearchItem.of(summaries[h.id], highlights=h.highlights)
             for h in page.hits
             if h.id in summaries
         ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from inboxhub.domain.models import Address, Attachment, EmailDocument, EmailSummary, Flags
 from inboxhub.services.api.mail_schemas import LabelsChange
+
+_Item = TypeVar("_Item", bound=BaseModel)
 
 
 class EmailItem(BaseModel):
@@ -25,27 +29,44 @@ class EmailItem(BaseModel):
     has_attachments: bool
     flags: Flags
     labels: list[str] = Field(
-        default=[], description="folders (IMAP, Graph, EWS) or labels (Gmail) holding it"
+        default_factory=list, description="folders (IMAP, Graph, EWS) or labels (Gmail) holding it"
     )
     thread_id: str = Field(default="", description="its conversation (/api/v1/threads/{id})")
     mailbox_ids: list[str] = Field(
-        default=[], description="every mailbox holding this message (all copies)"
+        default_factory=list, description="every mailbox holding this message (all copies)"
     )
     duplicate_ids: list[str] = Field(
-        default=[], description="the other copies' ids, where copies are shown once"
+        default_factory=list, description="the other copies' ids, where copies are shown once"
     )
 
     @classmethod
-    def of(cls, s: EmailSummary, copies: Sequence[EmailSummary] = ()) -> EmailItem:
-        """The item of ``s``; ``copies``: the same message in other mailboxes."""
-        item = cls.model_validate(s.model_dump(include=set(cls.model_fields)))
-        item.mailbox_ids = list(dict.fromkeys([s.mailbox_id, *(c.mailbox_id for c in copies)]))
-        item.duplicate_ids = [c.id for c in copies]
-        return item
+    def of(cls, s: EmailSummary, copies: Sequence[EmailSummary] = (), **extra: object) -> Self:
+        """The item of ``s``; ``copies``: the same message in other mailboxes;
+        ``extra``: the values of a subclass's own fields."""
+        return _built_from(
+            cls,
+            s,
+            mailbox_ids=list(dict.fromkeys([s.mailbox_id, *(c.mailbox_id for c in copies)])),
+            duplicate_ids=[c.id for c in copies],
+            **extra,
+        )
+
+
+def _built_from(cls: type[_Item], source: BaseModel, **values: object) -> _Item:
+    """``cls`` with its fields copied from ``source``, a model that was validated when
+    it was read: the values (nested models included) are taken as they are instead of
+    being dumped and validated again."""
+    data: dict[str, Any] = {n: getattr(source, n) for n in _shared_fields(cls, type(source))}
+    return cls.model_construct(None, **data, **values)
+
+
+@cache
+def _shared_fields(cls: type[BaseModel], source: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(n for n in cls.model_fields if n in source.model_fields)
 
 
 class SearchItem(EmailItem):
-    highlights: dict[str, list[str]] = {}
+    highlights: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class EmailView(EmailItem):
@@ -64,9 +85,7 @@ class EmailView(EmailItem):
 
     @classmethod
     def of_document(cls, d: EmailDocument) -> EmailView:
-        view = cls.model_validate(d.model_dump(include=set(cls.model_fields)))
-        view.mailbox_ids = [d.mailbox_id]
-        return view
+        return _built_from(cls, d, mailbox_ids=[d.mailbox_id])
 
 
 class FlagsChange(BaseModel):
