@@ -1,5 +1,5 @@
 """Each server the pipeline needs goes away in the middle of an import and comes back
-``INBOXHUB_FAULT_OUTAGE_SECONDS`` later (30 in `make test-faults`, 10 in CI): the
+``INBOXHUB_FAULT_OUTAGE_SECONDS`` later (30 in `make test-faults`, 10 by default): the
 pipeline stalls and retries, no service dies, nothing is dead-lettered, the import
 completes with every message stored and indexed once, and ``/readyz`` names the
 missing dependency (503) while it is gone, then recovers.
