@@ -63,7 +63,7 @@ class Service:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
-    instance: str  # INBOXHUB_INSTANCE_ID: the Kafka static member it is
+    instance: str | None  # INBOXHUB_INSTANCE_ID: the Kafka static member it is
 
     @property
     def url(self) -> str:
@@ -78,20 +78,25 @@ class Deployment:
     services: list[Service] = field(default_factory=list)
     traefik: ServerProcess | None = None
     base_url: str = ""
+    # Each replica gets an INBOXHUB_INSTANCE_ID (Kafka static membership). Off by
+    # default: on noida-db, static members that join while their group rebalances
+    # can be left without partitions (docs/operations.md).
+    static_members: bool = False
 
     # ------------------------------------------------------------ processes
 
     def start_service(self, name: str, instance: str | None = None) -> Service:
-        """Start one ``inboxhub serve name``; ``instance`` (INBOXHUB_INSTANCE_ID) is a
-        new one by default, or a dead replica's to restart it as the same member."""
+        """Start one ``inboxhub serve name``. With ``static_members``, ``instance``
+        (INBOXHUB_INSTANCE_ID) is a new one by default, or a dead replica's to restart
+        it as the same member."""
         port = free_port()
         log = self.root / f"{name}-{port}.log"
-        if instance is None:
+        if instance is None and self.static_members:
             instance = f"{name}-{sum(s.name == name for s in self.services)}"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [INBOXHUB, "serve", name, "--port", str(port)],
-                env={**self.env, "INBOXHUB_INSTANCE_ID": instance},
+                env={**self.env, **({"INBOXHUB_INSTANCE_ID": instance} if instance else {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -201,7 +206,11 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    root: Path, servers: Servers, replicas: dict[str, int] | None = None, **extra: Any
+    root: Path,
+    servers: Servers,
+    replicas: dict[str, int] | None = None,
+    static_members: bool = False,
+    **extra: Any,
 ) -> Iterator[Deployment]:
     name = "d" + secrets.token_hex(5)
     data = root / "data"
@@ -216,7 +225,8 @@ def deployment(
         **servers.settings(name),
         **{k: str(v) for k, v in extra.items()},
     )
-    d = Deployment(root, env, {"processor": 2, "indexer": 2, **(replicas or {})})
+    replicas = {"processor": 2, "indexer": 2, **(replicas or {})}
+    d = Deployment(root, env, replicas, static_members=static_members)
     try:
         yield d.start()
     finally:
