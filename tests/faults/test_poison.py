@@ -28,8 +28,7 @@ from tests.support.distributed import Deployment
 from tests.support.messages import make_message
 from tests.support.processes import cli, wait_for
 
-# `make test-faults` only: each case starts a whole distributed deployment (minutes),
-# and an outage case failed in the CI preview of 2026-11-26 (docs/operations.md).
+# `make test-faults` only: each case starts a whole distributed deployment (minutes).
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.timeout(3600)]
 
 POISON_ID = "poison-0@faults.example"
