@@ -77,6 +77,18 @@ async def test_sync_state_round_trip(directory: Directory) -> None:
     assert await directory.get_sync_state(t.id, box.id) == {"uidvalidity": 8, "folders": ["INBOX"]}
 
 
+async def test_first_sync_states_written_concurrently_all_land(directory: Directory) -> None:
+    """The import and the fetcher's lease both write a mailbox's first state; a
+    read-then-insert lost that race on PostgreSQL with a duplicate key (CI, stop 16)."""
+    t = await directory.create_tenant("a", "A")
+    boxes = [await directory.get_or_create_mailbox(t.id, f"Box {i}", "local") for i in range(8)]
+    await asyncio.gather(
+        *(directory.set_sync_state(t.id, b.id, {"writer": w}) for b in boxes for w in range(4))
+    )
+    for b in boxes:
+        assert (await directory.get_sync_state(t.id, b.id))["writer"] in range(4)
+
+
 async def test_refresh_tokens_rotate_once_and_reuse_revokes_the_family(
     directory: Directory,
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import delete, event, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -78,6 +79,8 @@ class SqlDirectory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._scoped = engine.dialect.name == "postgresql"
+        # The dialect's own INSERT, the one with ON CONFLICT (both databases have it).
+        self.insert_or = postgresql.insert if self._scoped else sqlite.insert
 
     @classmethod
     async def open(cls, url: str, run_migrations: bool = True) -> SqlDirectory:
@@ -344,18 +347,16 @@ class SqlDirectory:
     async def set_sync_state(
         self, tenant_id: str, mailbox_id: str, state: dict[str, object]
     ) -> None:
+        # One statement: the fetcher's lease (``db_sync``) may create the row meanwhile.
+        stmt = self.insert_or(sync_state).values(
+            tenant_id=tenant_id, mailbox_id=mailbox_id, state=state
+        )
         async with self.tx(tenant_id) as conn:
-            done = await conn.execute(
-                update(sync_state)
-                .where(sync_state.c.tenant_id == tenant_id, sync_state.c.mailbox_id == mailbox_id)
-                .values(state=state)
-            )
-            if not done.rowcount:
-                await conn.execute(
-                    insert(sync_state).values(
-                        tenant_id=tenant_id, mailbox_id=mailbox_id, state=state
-                    )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "mailbox_id"], set_={"state": state}
                 )
+            )
 
     # ------------------------------------------------------------ refresh tokens
 

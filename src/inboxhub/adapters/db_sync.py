@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _now, _utc
@@ -39,9 +38,7 @@ OUTBOX_MAX_ATTEMPTS = 10
 class SqlSyncStore:
     def __init__(self, directory: SqlDirectory) -> None:
         self._db = directory
-        self._insert = (
-            postgresql.insert if directory.engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._insert = directory.insert_or
 
     async def heartbeat(self, worker_id: str, ttl: float) -> list[str]:
         now = _now()

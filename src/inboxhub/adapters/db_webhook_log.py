@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _utc
 from inboxhub.adapters.db_tables import webhook_deliveries as wd
@@ -77,9 +76,7 @@ def _delivery(row: Any) -> Delivery:
 class SqlWebhookLog:
     def __init__(self, directory: SqlDirectory) -> None:
         self._db = directory
-        self._insert = (
-            postgresql.insert if directory.engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._insert = directory.insert_or
 
     async def enqueue(
         self, deliveries: Sequence[NewDelivery], max_attempts: int, now: datetime
