@@ -3,6 +3,7 @@ relational adapter."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,14 @@ async def test_configs_are_per_tenant_and_protocol(store: SqlSsoStore) -> None:
     assert not await store.delete_config("tb", "oidc")
     assert await store.delete_config("ta", "oidc")
     assert await store.get_config("ta", "oidc") is None
+
+
+async def test_first_configs_saved_concurrently_all_succeed(store: SqlSsoStore) -> None:
+    saved = await asyncio.gather(
+        *(store.put_config("ta", "oidc", {"issuer": f"https://idp{i}"}, b"s") for i in range(6))
+    )
+    assert {c.settings["issuer"] for c in saved} <= {f"https://idp{i}" for i in range(6)}
+    assert (await store.get_config("ta", "oidc")) in saved
 
 
 async def test_a_ticket_is_taken_once(store: SqlSsoStore) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from inboxhub.adapters.db import PLATFORM, SqlDirectory, _now, _utc
@@ -45,14 +45,14 @@ class SqlSsoStore:
         values: dict[str, Any] = {"settings": settings, "updated_at": _now()}
         if secret is not None:
             values["secret"] = secret
+        stmt = self._db.insert_or(sso_configs).values(
+            tenant_id=tenant_id, protocol=protocol, **values
+        )
         async with self._db.tx(tenant_id) as conn:
-            changed = await conn.execute(
-                update(sso_configs).where(_where(tenant_id, protocol)).values(**values)
+            # One statement, so two admins saving the first config at once both succeed.
+            await conn.execute(
+                stmt.on_conflict_do_update(index_elements=["tenant_id", "protocol"], set_=values)
             )
-            if not changed.rowcount:
-                await conn.execute(
-                    insert(sso_configs).values(tenant_id=tenant_id, protocol=protocol, **values)
-                )
             row = (await conn.execute(select(sso_configs).where(_where(tenant_id, protocol)))).one()
         return _config(row)
 
