@@ -83,8 +83,10 @@ class Socket:
         return message
 
     async def until(self, wanted: Callable[[Message], bool]) -> Message:
-        while not wanted(message := await self.receive()):
-            pass
+        """The next message passing ``wanted``; the server's pings do not extend the wait."""
+        async with asyncio.timeout(WAIT):
+            while not wanted(message := await self.receive()):
+                pass
         return message
 
     async def ready(self) -> Message:
