@@ -3,8 +3,9 @@
 Starts the real servers of ../shared/infra.md (PostgreSQL, SeaweedFS, noida-db for
 Kafka and Elasticsearch, SecantusDB), then for 1, 2 and 4 processor instances runs the
 whole distributed deployment (every service its own process, Traefik in front) and
-times `inboxhub import` of one Maildir until every message is searchable. The
-embedded mode imports the same Maildir in the same run. One JSON line on stdout.
+times `inboxhub import` of one Maildir until every message is searchable, with the
+CPU seconds and the peak RSS of each part. The embedded mode and `notmuch new` take
+the same Maildir in the same run. One JSON line on stdout.
 
 The servers here are emulators and beta servers on a 2-core machine shared by every
 process: the numbers show how the distributed mode behaves and scales relative to
@@ -29,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import write_corpus
-from bench.ingest import run_inboxhub
+from bench.ingest import run_inboxhub, run_notmuch
 from tests.support.distributed import Servers, deployment
 from tests.support.servers.noida import Noida
 from tests.support.servers.postgres import Postgres
@@ -37,8 +38,8 @@ from tests.support.servers.seaweedfs import SeaweedS3
 from tests.support.servers.secantus import Secantus
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its live descendants (parse workers), from /proc."""
+def family(pid: int) -> list[int]:
+    """A process and its live descendants (parse workers), from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -46,22 +47,45 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants."""
+    total = 0.0
+    for member in family(pid):
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        todo += children.get(current, [])
     return total
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The highest peak resident set (VmHWM) of a process or one of its descendants."""
+    peak = 0
+    for member in family(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return round(peak / 1024, 1)
 
 
 def distributed(
     maildir: Path, root: Path, servers: Servers, processors: int
-) -> tuple[float, dict[str, float]]:
-    """Seconds the import took, and the CPU seconds each part spent during it."""
+) -> tuple[float, dict[str, float], dict[str, float]]:
+    """Seconds the import took, the CPU seconds each part spent during it, and each
+    kind of part's largest peak RSS (MiB; the servers' since they started)."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     replicas = {"processor": processors, "indexer": processors}
@@ -75,13 +99,16 @@ def distributed(
         if done.returncode:
             raise SystemExit(f"import failed: {done.stderr[-2000:]}")
         cpu: dict[str, float] = {}
+        peak: dict[str, float] = {}
         for name, pid in parts.items():
             kind = name.rsplit("-", 1)[0]
             cpu[kind] = cpu.get(kind, 0.0) + cpu_seconds(pid) - before[name]
+            peak[kind] = max(peak.get(kind, 0.0), peak_rss_mib(pid))
         total = d.login().get("/api/v1/search", params={"q": ""}).json()["total"]
         if total < len(list((maildir / "cur").iterdir())):
             raise SystemExit(f"only {total} searchable")
-    return took, {k: round(v, 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])}
+    by_cpu = {k: round(v, 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])}
+    return took, by_cpu, dict(sorted(peak.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> None:
@@ -104,14 +131,19 @@ def main() -> None:
         servers = Servers(*started)  # type: ignore[arg-type]
         rates: dict[str, Any] = {}
         for n in (int(x) for x in args.processors.split(",")):
-            took, cpu = distributed(maildir, work / f"distributed-{n}", servers, n)
+            took, cpu, peak = distributed(maildir, work / f"distributed-{n}", servers, n)
             rates[f"distributed_{n}_processors_emails_per_s"] = round(args.count / took, 1)
             rates[f"distributed_{n}_processors_cpu_seconds"] = cpu
+            rates[f"distributed_{n}_processors_peak_rss_mib"] = peak
     finally:
         for server in started:
             server.stop()
-    embedded, _ = run_inboxhub(maildir, work / "data")
+    embedded, peak_kib = run_inboxhub(maildir, work / "data")
     rates["embedded_emails_per_s"] = round(args.count / embedded, 1)
+    rates["embedded_peak_rss_mib"] = round(peak_kib / 1024, 1)
+    peer = run_notmuch(maildir, work)
+    if peer:
+        rates["notmuch_emails_per_s"] = round(args.count / peer, 1)
     print(
         json.dumps(
             {
