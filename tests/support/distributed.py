@@ -181,9 +181,12 @@ class Deployment:
     def _settings(self) -> dict[str, str]:
         return {k: v for k, v in self.env.items() if k.startswith("INBOXHUB_")}
 
-    def import_maildir(self, path: Path, mailbox: str) -> subprocess.CompletedProcess[str]:
+    def import_maildir(
+        self, path: Path, mailbox: str, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         """``inboxhub import`` against the deployment: it publishes; the services consume."""
-        return cli(self.root, "import", str(path), "--mailbox", mailbox, **self._settings())
+        args = ("import", str(path), "--mailbox", mailbox)
+        return cli(self.root, *args, timeout=timeout, **self._settings())
 
     def login(self) -> httpx.Client:
         client = httpx.Client(base_url=self.base_url, timeout=60)
