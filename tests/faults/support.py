@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,14 +76,37 @@ def start_import(d: Deployment, maildir: Path, mailbox: str) -> subprocess.Popen
     )
 
 
-def finished(proc: subprocess.Popen[str], timeout: float) -> str:
-    """Wait for an import; its stderr (the test fails with it if the import did)."""
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(f"import still running after {timeout}s: {err[-3000:]}") from None
+def finished(
+    proc: subprocess.Popen[str],
+    timeout: float,
+    progress: Callable[[], int] | None = None,
+    stall: float = 300,
+) -> str:
+    """Wait for an import; its stderr (the test fails with it if the import did). With
+    ``progress`` (a count that grows while the pipeline works) a stuck pipeline fails
+    once the count has not moved for ``stall`` seconds, not at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    seen, moved = progress() if progress else 0, time.monotonic()
+    while True:
+        try:
+            _, err = proc.communicate(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if progress and (count := progress()) != seen:
+            seen, moved = count, now
+        why = (
+            f"import still running after {timeout}s"
+            if now > deadline
+            else f"no progress for {stall}s at {seen}"
+            if progress and now - moved > stall
+            else ""
+        )
+        if why:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"{why}: {err[-3000:]}")
     assert proc.returncode == 0, f"import failed ({proc.returncode}): {err[-3000:]}"
     return err
 

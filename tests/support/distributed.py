@@ -79,8 +79,8 @@ class Deployment:
     traefik: ServerProcess | None = None
     base_url: str = ""
     # Each replica gets an INBOXHUB_INSTANCE_ID (Kafka static membership). Off by
-    # default: on noida-db, static members that join while their group rebalances
-    # can be left without partitions (docs/operations.md).
+    # default: noida-db hands a returning static member another member's partitions
+    # (docs/operations.md).
     static_members: bool = False
 
     # ------------------------------------------------------------ processes
@@ -225,8 +225,8 @@ def deployment(
         INBOXHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         INBOXHUB_AUTO_MIGRATE="false",
         INBOXHUB_PROCESSOR_WORKERS="1",
-        **servers.settings(name),
-        **{k: str(v) for k, v in extra.items()},
+        # ``extra`` may also replace a server's URL (e.g. INBOXHUB_BUS_URL).
+        **{**servers.settings(name), **{k: str(v) for k, v in extra.items()}},
     )
     replicas = {"processor": 2, "indexer": 2, **(replicas or {})}
     d = Deployment(root, env, replicas, static_members=static_members)
