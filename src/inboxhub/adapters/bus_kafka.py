@@ -70,11 +70,14 @@ from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     CommitFailedError,
     IllegalStateError,
+    InvalidProducerEpoch,
     InvalidSessionTimeoutError,
     KafkaError,
     OffsetOutOfRangeError,
+    OutOfOrderSequenceNumber,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownProducerId,
     for_code,
 )
 from aiokafka.partitioner import DefaultPartitioner
@@ -94,6 +97,12 @@ BROKER_MAX_SESSION_TIMEOUT = 1800.0
 # Batches up to this size per partition (the broker's default message.max.bytes is 1 MB).
 MAX_BATCH_BYTES = 512 * 1024
 TOPIC_METADATA_WAIT = 30.0  # seconds for a new topic to appear in the metadata
+
+# The broker no longer accepts this producer's sequence numbers: after a batch that
+# timed out in a broker outage left a gap, or once the broker forgot the producer id.
+# aiokafka's idempotent producer stops for good on these; a new one (a new producer
+# id, sequences from 0) takes over (see ``publish``).
+PRODUCER_STATE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
 # Session timeouts to try when the broker refuses a shorter one (see ``_join``).
 SESSION_TIMEOUT_LADDER = (BROKER_MIN_SESSION_TIMEOUT, 10.0, 30.0, 45.0)
@@ -215,13 +224,7 @@ class KafkaEventBus:
             admin = AIOKafkaAdminClient(
                 bootstrap_servers=self.bootstrap_servers, client_id=self.client_id
             )
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=self.client_id,
-                acks="all",
-                enable_idempotence=True,
-                max_batch_size=MAX_BATCH_BYTES,
-            )
+            producer = self._new_producer()
             offsets = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
                 client_id=self.client_id,
@@ -251,6 +254,33 @@ class KafkaEventBus:
             await _stop(offsets)
         if admin is not None:
             await admin.close()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            max_batch_size=MAX_BATCH_BYTES,
+        )
+
+    async def _replace_producer(self, failed: AIOKafkaProducer, error: Exception) -> None:
+        """Put a new producer in place of ``failed`` (once, however many publishes saw
+        it fail); the old one is dropped, with whatever it still held."""
+        async with self._start_lock:
+            if self._producer is not failed:
+                return  # another publish replaced it already
+            producer = self._new_producer()
+            try:
+                await producer.start()
+            except BaseException:
+                await _stop(producer)
+                raise
+            self._producer = producer
+        log.warning("kafka.producer_replaced", error=type(error).__name__)
+        # Its sender has stopped: what it still holds can never be flushed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_stop(failed), 10)
 
     async def _started(self) -> tuple[AIOKafkaProducer, AIOKafkaAdminClient]:
         await self.start()
@@ -321,6 +351,22 @@ class KafkaEventBus:
         if not envelopes:
             return
         producer, _ = await self._started()
+        try:
+            await self._publish(producer, topic, envelopes, headers)
+        except PRODUCER_STATE_LOST as exc:
+            # Delivered again in full: batches that did land before the error are
+            # duplicates, which consumers already handle (at-least-once).
+            await self._replace_producer(producer, exc)
+            producer, _ = await self._started()
+            await self._publish(producer, topic, envelopes, headers)
+
+    async def _publish(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        envelopes: Sequence[Envelope],
+        headers: dict[str, str] | None,
+    ) -> None:
         await self.ensure_topics([topic])
         wire = self.wire(topic)
         partitions = sorted(await producer.partitions_for(wire))
@@ -345,21 +391,16 @@ class KafkaEventBus:
                 if batch is None:
                     batch = batches[partition] = producer.create_batch()
                 if batch.append(key=key, value=value, timestamp=None, headers=hdrs) is None:
-                    futures.append(await self._send_batch(batch, wire, partition))
+                    futures.append(await _send_batch(producer, batch, wire, partition))
                     batch = batches[partition] = producer.create_batch()
                     batch.append(key=key, value=value, timestamp=None, headers=hdrs)
             for partition, batch in batches.items():
-                futures.append(await self._send_batch(batch, wire, partition))
+                futures.append(await _send_batch(producer, batch, wire, partition))
         finally:  # even after an error, wait for what was sent (no orphaned futures)
             results = await asyncio.gather(*futures, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-
-    async def _send_batch(self, batch: BatchBuilder, wire: str, partition: int) -> Any:
-        assert self._producer is not None
-        batch.close()  # ours alone: ``producer.send`` must not add to it
-        return await self._producer.send_batch(batch, wire, partition=partition)
 
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
         sub = KafkaSubscription(self, group, list(topics))
@@ -468,8 +509,14 @@ class KafkaEventBus:
             ("original_offset", str(msg.offset).encode()),
         ]
         await self.ensure_topics([self.unwire(msg.topic)])
-        fut = await producer.send(msg.topic + DLQ_SUFFIX, msg.value, key=msg.key, headers=headers)
-        await fut
+        try:
+            fut = await producer.send(
+                msg.topic + DLQ_SUFFIX, msg.value, key=msg.key, headers=headers
+            )
+            await fut
+        except PRODUCER_STATE_LOST as exc:
+            await self._replace_producer(producer, exc)
+            raise  # the record is fetched again and parked by the new producer
 
     # ------------------------------------------------------------ members
 
@@ -727,6 +774,13 @@ class KafkaReader:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await _stop(consumer)
+
+
+async def _send_batch(
+    producer: AIOKafkaProducer, batch: BatchBuilder, wire: str, partition: int
+) -> Any:
+    batch.close()  # ours alone: ``producer.send`` must not add to it
+    return await producer.send_batch(batch, wire, partition=partition)
 
 
 async def _stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
