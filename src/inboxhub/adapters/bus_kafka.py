@@ -102,7 +102,24 @@ TOPIC_METADATA_WAIT = 30.0  # seconds for a new topic to appear in the metadata
 # timed out in a broker outage left a gap, or once the broker forgot the producer id.
 # aiokafka's idempotent producer stops for good on these; a new one (a new producer
 # id, sequences from 0) takes over (see ``publish``).
-PRODUCER_STATE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+# aiokafka answers every batch within its request timeout (40 s; a batch in flight then
+# expires too) while its sender runs: no answer after this long means it has stopped.
+DELIVERY_WAIT = 120.0
+
+
+class ProducerStuck(KafkaError):
+    """No delivery report within ``DELIVERY_WAIT``: the producer's sender has stopped
+    (after one of ``PRODUCER_STATE_LOST`` met by another publish, say)."""
+
+    retriable = True  # with a new producer (``publish``), or once the broker is back
+
+
+PRODUCER_STATE_LOST = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerStuck,
+)
 
 # Session timeouts to try when the broker refuses a shorter one (see ``_join``).
 SESSION_TIMEOUT_LADDER = (BROKER_MIN_SESSION_TIMEOUT, 10.0, 30.0, 45.0)
@@ -397,10 +414,7 @@ class KafkaEventBus:
             for partition, batch in batches.items():
                 futures.append(await _send_batch(producer, batch, wire, partition))
         finally:  # even after an error, wait for what was sent (no orphaned futures)
-            results = await asyncio.gather(*futures, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+            await _delivered(futures)
 
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
         sub = KafkaSubscription(self, group, list(topics))
@@ -774,6 +788,28 @@ class KafkaReader:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await _stop(consumer)
+
+
+async def _delivered(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait for the delivery reports; raise the first failure once all are in. Two
+    failures end the wait at once, since the other reports would never come: the
+    broker refusing the producer's state (aiokafka's sender stops on it), and no
+    report at all within ``DELIVERY_WAIT``."""
+    pending = set(futures)
+    while pending:
+        done, pending = await asyncio.wait(
+            pending, timeout=DELIVERY_WAIT, return_when=asyncio.FIRST_EXCEPTION
+        )
+        if not done:
+            raise ProducerStuck(f"no delivery report in {DELIVERY_WAIT:.0f} s")
+        for future in done:
+            if future.cancelled():
+                raise ProducerStuck("a delivery was cancelled")
+            if isinstance(exc := future.exception(), PRODUCER_STATE_LOST):
+                raise exc
+    for future in futures:
+        if (exc := future.exception()) is not None:
+            raise exc
 
 
 async def _send_batch(
