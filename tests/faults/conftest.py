@@ -24,19 +24,21 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="session")
+def faults_servers(
+    postgres: Postgres, seaweedfs: SeaweedS3, noida: Noida, secantus: Secantus
+) -> Servers:
+    return Servers(postgres, seaweedfs, noida, secantus)
+
+
+@pytest.fixture(scope="session")
 def faults_deployment(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: Postgres,
-    seaweedfs: SeaweedS3,
-    noida: Noida,
-    secantus: Secantus,
+    tmp_path_factory: pytest.TempPathFactory, faults_servers: Servers
 ) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("faults")
-    servers = Servers(postgres, seaweedfs, noida, secantus)
     try:
         # Dynamic members, as in production by default: on noida-db, static ones that
         # come back are handed the wrong partitions (test_kill9.py).
-        with deployment(root, servers, **SETTINGS) as d:
+        with deployment(root, faults_servers, **SETTINGS) as d:
             yield d
     finally:
         assert_nothing_left(root)

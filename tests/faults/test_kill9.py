@@ -37,10 +37,6 @@ from tests.faults.support import (
 )
 from tests.support.distributed import Deployment, Servers, deployment
 from tests.support.processes import wait_for
-from tests.support.servers.noida import Noida
-from tests.support.servers.postgres import Postgres
-from tests.support.servers.seaweedfs import SeaweedS3
-from tests.support.servers.secantus import Secantus
 
 # On the embedded bus in CI too (1,000 messages, about a minute); 5,000 in
 # `make test-faults`.
@@ -56,19 +52,14 @@ NOIDA_GROUPS = (
 
 @pytest.fixture(scope="module")
 def embedded_bus_deployment(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres: Postgres,
-    seaweedfs: SeaweedS3,
-    noida: Noida,
-    secantus: Secantus,
+    tmp_path_factory: pytest.TempPathFactory, faults_servers: Servers
 ) -> Iterator[Deployment]:
     """The faults deployment with the embedded bus in place of Kafka: every process
     opens the same SQLite file; the stores are the real servers as before."""
     root = tmp_path_factory.mktemp("faults-embedded-bus")
     bus = f"sqlite:///{root / 'data' / 'bus.db'}"
-    servers = Servers(postgres, seaweedfs, noida, secantus)
     try:
-        with deployment(root, servers, None, False, **SETTINGS, INBOXHUB_BUS_URL=bus) as d:
+        with deployment(root, faults_servers, None, False, **SETTINGS, INBOXHUB_BUS_URL=bus) as d:
             yield d
     finally:
         assert_nothing_left(root)
