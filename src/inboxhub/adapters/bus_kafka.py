@@ -98,10 +98,6 @@ BROKER_MAX_SESSION_TIMEOUT = 1800.0
 MAX_BATCH_BYTES = 512 * 1024
 TOPIC_METADATA_WAIT = 30.0  # seconds for a new topic to appear in the metadata
 
-# The broker no longer accepts this producer's sequence numbers: after a batch that
-# timed out in a broker outage left a gap, or once the broker forgot the producer id.
-# aiokafka's idempotent producer stops for good on these; a new one (a new producer
-# id, sequences from 0) takes over (see ``publish``).
 # aiokafka answers every batch within its request timeout (40 s; a batch in flight then
 # expires too) while its sender runs: no answer after this long means it has stopped.
 DELIVERY_WAIT = 120.0
@@ -114,6 +110,10 @@ class ProducerStuck(KafkaError):
     retriable = True  # with a new producer (``publish``), or once the broker is back
 
 
+# The broker no longer accepts this producer's sequence numbers: after a batch that
+# timed out in a broker outage left a gap, or once the broker forgot the producer id.
+# aiokafka's idempotent producer stops for good on these; a new one (a new producer
+# id, sequences from 0) takes over (see ``publish``).
 PRODUCER_STATE_LOST = (
     OutOfOrderSequenceNumber,
     UnknownProducerId,
