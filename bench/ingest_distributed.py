@@ -118,8 +118,9 @@ def distributed(
             kind = name.rsplit("-", 1)[0]
             cpu[kind] = cpu.get(kind, 0.0) + cpu_seconds(pid) - before[name]
             peak[kind] = max(peak.get(kind, 0.0), peak_rss_mib(pid))
-        if searchable(d) < count:
-            raise SystemExit(f"only {searchable(d)} searchable")
+        found = searchable(d)  # minutes on the emulator at 100,000: asked once
+        if found < count:
+            raise SystemExit(f"only {found} searchable")
     by_cpu = {k: round(v, 1) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])}
     return took, by_cpu, dict(sorted(peak.items(), key=lambda kv: -kv[1]))
 

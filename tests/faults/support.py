@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -96,19 +96,18 @@ def finished(
         now = time.monotonic()
         if progress and (count := progress()) != seen:
             seen, moved = count, now
-        why = (
-            f"import still running after {timeout}s"
-            if now > deadline
-            else f"no progress for {stall}s at {seen}"
-            if progress and now - moved > stall
-            else ""
-        )
-        if why:
-            proc.kill()
-            _, err = proc.communicate()
-            raise AssertionError(f"{why}: {err[-3000:]}")
+        if now > deadline:
+            _give_up(proc, f"import still running after {timeout}s")
+        if progress and now - moved > stall:
+            _give_up(proc, f"no progress for {stall}s at {seen}")
     assert proc.returncode == 0, f"import failed ({proc.returncode}): {err[-3000:]}"
     return err
+
+
+def _give_up(proc: subprocess.Popen[str], why: str) -> NoReturn:
+    proc.kill()
+    _, err = proc.communicate()
+    raise AssertionError(f"{why}: {err[-3000:]}")
 
 
 # ---------------------------------------------------------------- the truth

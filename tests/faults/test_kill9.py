@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,13 @@ def kill9_deployment(request: pytest.FixtureRequest) -> Deployment:
     return request.getfixturevalue(name)
 
 
+@pytest.fixture
+def truth(kill9_deployment: Deployment) -> Iterator[Truth]:
+    """The stores of whichever deployment the test runs on (conftest's is Kafka's)."""
+    with closing(Truth.of(kill9_deployment)) as t:
+        yield t
+
+
 def mailbox_id(d: Deployment, name: str) -> str | None:
     boxes = d.login().get("/api/v1/mailboxes").json()["items"]
     return next((b["id"] for b in boxes if b["name"] == name), None)
@@ -91,17 +99,9 @@ def kill_and_restart(d: Deployment, name: str) -> None:
 
 
 def test_kill_9_of_each_consumer_mid_import_then_restart_gives_each_message_once(
-    kill9_deployment: Deployment, tmp_path: Path
+    kill9_deployment: Deployment, truth: Truth, tmp_path: Path
 ) -> None:
     d = kill9_deployment
-    truth = Truth.of(d)
-    try:
-        check_kill_9_of_each_consumer(d, truth, tmp_path)
-    finally:
-        truth.close()
-
-
-def check_kill_9_of_each_consumer(d: Deployment, truth: Truth, tmp_path: Path) -> None:
     maildir, expected = maildir_of(tmp_path, "kill9", MESSAGES)
     name = "Kill nine"
 
