@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import write_corpus
+from tests.support.processes import run_with_peak
 
 INBOXHUB = str(Path(sys.executable).with_name("inboxhub"))
 
@@ -30,13 +30,11 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     neither contender pays for them."""
     os.sync()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, err = proc.communicate()
+    done, peak_kib = run_with_peak(cmd, env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     took = time.perf_counter() - start
-    if proc.returncode:
-        raise SystemExit(f"{cmd[0]} failed: {err.decode(errors='replace')[-2000:]}")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return took, usage.ru_maxrss
+    if done.returncode:
+        raise SystemExit(f"{cmd[0]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return took, peak_kib
 
 
 def run_inboxhub(maildir: Path, data: Path) -> tuple[float, int]:

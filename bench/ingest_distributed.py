@@ -137,8 +137,6 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     maildir = write_corpus(work / f"maildir-{args.count}", args.count)
 
-    # The embedded mode first: its peak RSS is read from the children this process
-    # has reaped (RUSAGE_CHILDREN), which would otherwise include the servers.
     rates: dict[str, Any] = {}
     embedded, peak_kib = run_inboxhub(maildir, work / "data")
     rates["embedded_emails_per_s"] = round(args.count / embedded, 1)

@@ -22,7 +22,6 @@ Only `make test-faults` runs it (marker ``faults``): the flood takes ~15 minutes
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -31,7 +30,7 @@ import pytest
 
 from tests.faults.support import Truth, maildir_of, memory_kib, size
 from tests.support.distributed import Deployment, Service
-from tests.support.processes import INBOXHUB, env_for, wait_for
+from tests.support.processes import INBOXHUB, env_for, run_with_peak, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.timeout(7200)]
 
@@ -58,21 +57,14 @@ def now_kib(service: Service) -> int:
 def import_peak_kib(d: Deployment, maildir: Path, mailbox: str) -> int:
     """``inboxhub import --no-wait`` (it returns once all is published); its peak RSS."""
     settings = {k: v for k, v in d.env.items() if k.startswith("INBOXHUB_")}
-    proc = subprocess.Popen(
+    done, peak = run_with_peak(
         [INBOXHUB, "import", str(maildir), "--mailbox", mailbox, "--no-wait"],
-        env=env_for(d.root, **settings),
+        env_for(d.root, **settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, f"import failed ({proc.returncode})"
-    return int(usage.ru_maxrss)  # KiB on Linux
+    assert done.returncode == 0, f"import failed ({done.returncode}): {done.stderr[-3000:]!r}"
+    return peak
 
 
 def test_a_flood_with_the_processors_stopped_grows_no_process_with_the_backlog(

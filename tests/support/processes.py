@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -110,3 +112,47 @@ def running_server(data_dir: Path, port: int | None = None, **extra: str) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# Linux counts the pages a forked child shares with its parent in the child's peak
+# RSS, and exec keeps that peak (ru_maxrss): a command started from a test that has
+# just generated 300 MB of mail "peaks" at 300 MB even if it is /bin/true. A launcher
+# of a few MB forks the command instead, so the peak it reports is the command's own.
+_PEAK_LAUNCHER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+if os.WIFSIGNALED(status):  # die of the same signal
+    if os.WTERMSIG(status) != signal.SIGKILL:
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+    os.kill(os.getpid(), os.WTERMSIG(status))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_with_peak(
+    cmd: list[str], env: dict[str, str], **popen: object
+) -> tuple[subprocess.CompletedProcess[bytes], int]:
+    """Run ``cmd`` to its end; the finished process, and its peak RSS in KiB (its
+    reaped descendants' included)."""
+    fd, report = tempfile.mkstemp(prefix="peak-")
+    os.close(fd)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _PEAK_LAUNCHER, report, *cmd],
+        env=env,
+        start_new_session=True,  # so a failure here takes the command down with it
+        **popen,  # type: ignore[call-overload]
+    )
+    try:
+        out, err = proc.communicate()
+        peak = int(Path(report).read_text() or 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.unlink(report)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), peak
