@@ -25,6 +25,10 @@ Same semantics as the embedded bus (``bus_sqlite``), which is the contract:
   for the revoked partitions; records fetched but not committed are delivered again,
   from the committed offset, to whoever owns the partition next (at-least-once). A
   partition the member keeps goes on after the last record it returned.
+* A member whose consumer broke for good (aiokafka's coordination or fetch task died
+  of an error it does not handle, such as a SyncGroup answer without an assignment
+  after a broker restart) is replaced by a new one under the same static id: its
+  records fetched and not committed are delivered again, as after a rebalance.
 * ``read`` and ``reader`` use group-less consumers (no group joined, nothing
   committed): a reader is assigned its partitions and seeks to the offsets given; an
   offset below the log start (retention, DeleteRecords) is ``RecordsExpired``, never
@@ -123,6 +127,14 @@ PRODUCER_STATE_LOST = (
 
 # Session timeouts to try when the broker refuses a shorter one (see ``_join``).
 SESSION_TIMEOUT_LADDER = (BROKER_MIN_SESSION_TIMEOUT, 10.0, 30.0, 45.0)
+
+
+def _consumer_broken(exc: BaseException) -> bool:
+    """aiokafka wraps an error that kills a consumer's background task (group
+    coordination, fetching) in a bare ``KafkaError("Unexpected error during …")`` and
+    raises it from then on: that consumer never works again."""
+    message = exc.args[0] if exc.args else ""
+    return type(exc) is KafkaError and str(message).startswith("Unexpected error during")
 
 
 def _retention(text: str) -> int | None:
@@ -572,11 +584,12 @@ class KafkaEventBus:
             return [wanted, BROKER_MAX_SESSION_TIMEOUT]
         return [wanted, *(t for t in SESSION_TIMEOUT_LADDER if t > wanted)]
 
-    async def _join(self, group: str, topics: list[str], listener: _Rebalance) -> AIOKafkaConsumer:
+    async def _join(
+        self, group: str, topics: list[str], listener: _Rebalance, static_id: str | None
+    ) -> AIOKafkaConsumer:
         await self.ensure_topics(topics)
         wire = [self.wire(t) for t in topics]
         candidates = self._session_timeouts()
-        static_id = self._static_id(group)
         for i, session_timeout in enumerate(candidates):
             consumer = self._consumer_for(group, session_timeout, static_id)
             listener.consumer = consumer
@@ -606,13 +619,16 @@ class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, sub: KafkaSubscription) -> None:
         self.sub = sub
         self.consumer: AIOKafkaConsumer | None = None  # set before it joins
+        self.retired = False  # its consumer was replaced: the state is the new one's
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.sub._revoked(revoked)
+        if not self.retired:
+            await self.sub._revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self.consumer is not None
-        self.sub._assigned(self.consumer, assigned)
+        if not self.retired:
+            self.sub._assigned(self.consumer, assigned)
 
 
 class KafkaSubscription:
@@ -632,20 +648,56 @@ class KafkaSubscription:
         self._in_flight = 0
         self._no_commit_in_flight = asyncio.Event()
         self._no_commit_in_flight.set()
+        self._static_id: str | None = None
+        self._joined_once = False
+        self._listener: _Rebalance | None = None
 
     async def _member(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             async with self._join_lock:
                 if self._consumer is None:
+                    if not self._joined_once:  # a replacement keeps the static id
+                        self._static_id = self.bus._static_id(self.group)
+                        self._joined_once = True
                     self.bus._subscriptions.add(self)
-                    self._consumer = await self.bus._join(self.group, self.topics, _Rebalance(self))
+                    self._listener = _Rebalance(self)
+                    self._consumer = await self.bus._join(
+                        self.group, self.topics, self._listener, self._static_id
+                    )
         return self._consumer
 
+    async def _replace(self, broken: AIOKafkaConsumer | None, error: KafkaError) -> None:
+        """Drop a consumer that broke for good (None: it broke while joining, and is
+        stopped already); the next ``fetch`` joins with a new one and the partitions
+        go on from their commits."""
+        if self._consumer is broken:  # not replaced already by a concurrent call
+            self._consumer = None
+            if self._listener is not None:
+                self._listener.retired = True
+            self._positions.clear()
+            self._committed.clear()
+            self._kept.clear()
+            log.warning(
+                "kafka.consumer_replaced",
+                group=self.group,
+                error=str(error),
+                note="records fetched and not committed are delivered again",
+            )
+        if broken is not None:
+            await _stop(broken)
+
     async def fetch(self, max_records: int, timeout: float) -> list[Record]:
-        consumer = await self._member()
-        batches = await consumer.getmany(
-            timeout_ms=max(0, round(timeout * 1000)), max_records=max(1, max_records)
-        )
+        consumer = None
+        try:
+            consumer = await self._member()
+            batches = await consumer.getmany(
+                timeout_ms=max(0, round(timeout * 1000)), max_records=max(1, max_records)
+            )
+        except KafkaError as exc:
+            if not _consumer_broken(exc):
+                raise
+            await self._replace(consumer, exc)
+            return []
         records: list[Record] = []
         for tp, msgs in batches.items():
             if not msgs:
@@ -687,6 +739,11 @@ class KafkaSubscription:
                 error=f"{type(exc).__name__}: {exc}",
                 note="the partitions' new owner redelivers these records",
             )
+            return
+        except KafkaError as exc:
+            if not _consumer_broken(exc):
+                raise
+            await self._replace(consumer, exc)  # and the records come again
             return
         finally:
             self._in_flight -= 1
