@@ -10,6 +10,18 @@ import structlog
 QUIET = ("alembic", "aiosqlite", "asyncio")  # their INFO lines are not ours to show
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written. Loggers are cached on first
+    use, so one bound to the stream of the moment would keep writing to it after it was
+    swapped and closed (a CLI run inside a test runner does that)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     for name in QUIET:
@@ -26,6 +38,6 @@ def configure(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

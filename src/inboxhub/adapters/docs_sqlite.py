@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from inboxhub.adapters import sqlite_changes
-from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
+from inboxhub.adapters.sqlite_thread import READERS, SqliteThread, in_chunks, marks
 from inboxhub.domain.encoded import EncodedEmail, encode
 from inboxhub.domain.labels import in_trash
 from inboxhub.domain.models import EmailDocument, EmailSummary, Flags
@@ -98,7 +98,7 @@ def from_sort_key(key: int) -> datetime:
 
 class SqliteEmailStore:
     def __init__(self, path: Path, tombstone_retention: timedelta = TOMBSTONE_RETENTION) -> None:
-        self.db = SqliteThread(path, SCHEMA + sqlite_changes.SCHEMA, upgrade)
+        self.db = SqliteThread(path, SCHEMA + sqlite_changes.SCHEMA, upgrade, readers=READERS)
         self.tombstone_retention = tombstone_retention
 
     async def upsert_many(self, emails: Sequence[EmailDocument]) -> None:
@@ -153,7 +153,7 @@ class SqliteEmailStore:
                 )
             return found
 
-        return await self.db.run(read) if ids else {}
+        return await self.db.read(read) if ids else {}
 
     async def get(self, tenant_id: str, email_id: str) -> EmailDocument | None:
         found = await self.get_many(tenant_id, [email_id])
@@ -190,7 +190,7 @@ class SqliteEmailStore:
             args += [key, key, after.id]
         sql += " ORDER BY sort_key DESC, id DESC LIMIT ?"
         args.append(limit)
-        rows = await self.db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
         return [EmailSummary.model_validate_json(r[0]) for r in rows]
 
     async def count(self, tenant_id: str, mailbox_ids: Sequence[str] | None = None) -> int:
@@ -198,7 +198,7 @@ class SqliteEmailStore:
         if mailbox_ids is not None:
             sql += f" AND mailbox_id IN ({marks(len(mailbox_ids))})"
             args += list(mailbox_ids)
-        row = await self.db.run(lambda c: c.execute(sql, args).fetchone())
+        row = await self.db.read(lambda c: c.execute(sql, args).fetchone())
         return int(row[0])
 
     async def count_unread(self, tenant_id: str, mailbox_ids: Sequence[str]) -> dict[str, int]:
@@ -220,7 +220,7 @@ class SqliteEmailStore:
                 )
 
         if boxes:
-            await self.db.run(read)
+            await self.db.read(read)
         return counts
 
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
@@ -237,7 +237,7 @@ class SqliteEmailStore:
                 )
             return found
 
-        return await self.db.run(read) if ids else set()
+        return await self.db.read(read) if ids else set()
 
     async def set_flags(
         self, tenant_id: str, email_id: str, flags: Flags, labels: Sequence[str] | None = None
@@ -297,7 +297,7 @@ class SqliteEmailStore:
                 )
             return found
 
-        return await self.db.run(read) if keys else {}
+        return await self.db.read(read) if keys else {}
 
     async def subject_threads(
         self, tenant_id: str, subjects: Sequence[str], since: datetime, until: datetime
@@ -318,7 +318,7 @@ class SqliteEmailStore:
                 ]
             return found
 
-        return await self.db.run(read) if subjects else []
+        return await self.db.read(read) if subjects else []
 
     async def save_threads(self, tenant_id: str, changes: ThreadChanges) -> None:
         def write(conn: sqlite3.Connection) -> None:
@@ -361,7 +361,7 @@ class SqliteEmailStore:
             "ORDER BY sort_key DESC, id DESC LIMIT ?"
         )
         args += [*mailbox_ids, limit]
-        rows = await self.db.run(lambda c: c.execute(sql, args).fetchall())
+        rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
         return [EmailSummary.model_validate_json(r[0]) for r in rows]
 
     async def thread_emails(
@@ -390,7 +390,7 @@ class SqliteEmailStore:
                 ).fetchall()
             return sorted(rows)
 
-        rows = await self.db.run(read) if wanted else []
+        rows = await self.db.read(read) if wanted else []
         return [EmailSummary.model_validate_json(summary) for _, _, summary in rows]
 
     # ------------------------------------------------------------ labels and changes
@@ -400,16 +400,16 @@ class SqliteEmailStore:
     ) -> Sequence[LabelCount]:
         if not mailbox_ids:
             return []
-        return await self.db.run(lambda c: sqlite_changes.label_counts(c, tenant_id, mailbox_ids))
+        return await self.db.read(lambda c: sqlite_changes.label_counts(c, tenant_id, mailbox_ids))
 
     async def change_state(self, tenant_id: str) -> ChangeState:
-        return ChangeState(await self.db.run(sqlite_changes.last_stamp))
+        return ChangeState(await self.db.read(sqlite_changes.last_stamp))
 
     async def changes(self, tenant_id: str, since: ChangeState, limit: int) -> EmailChanges:
-        return await self.db.run(lambda c: sqlite_changes.changes(c, tenant_id, since, limit))
+        return await self.db.read(lambda c: sqlite_changes.changes(c, tenant_id, since, limit))
 
     async def ping(self) -> None:
-        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
+        await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
         await self.db.close()

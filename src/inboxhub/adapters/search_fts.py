@@ -33,7 +33,7 @@ from pathlib import Path
 
 from inboxhub.adapters.docs_sqlite import sort_key
 from inboxhub.adapters.fts_query import compile_match, compile_where, split_filters
-from inboxhub.adapters.sqlite_thread import SqliteThread, in_chunks, marks
+from inboxhub.adapters.sqlite_thread import READERS, SqliteThread, in_chunks, marks
 from inboxhub.domain.errors import InvalidInput
 from inboxhub.domain.folding import FOLD_VERSION, fold, normalise
 from inboxhub.domain.models import SearchDocument, SearchHit, SearchPage
@@ -216,7 +216,7 @@ def _matching(scope: str, args: list[object], match: str | None) -> tuple[str, l
 class FtsSearchIndex:
     def __init__(self, path: Path, total_cap: int = TOTAL_CAP, walk_from: int = WALK_FROM) -> None:
         """``total_cap``: totals are exact up to it; ``walk_from``: see ``WALK_FROM``."""
-        self.db = SqliteThread(path, SCHEMA, upgrade=_upgrade)
+        self.db = SqliteThread(path, SCHEMA, upgrade=_upgrade, readers=READERS)
         self.total_cap, self.walk_from = total_cap, walk_from
 
     async def index_many(self, docs: Sequence[SearchDocument]) -> None:
@@ -313,7 +313,7 @@ class FtsSearchIndex:
                 for name, (expr, order) in groups.items()
             }
 
-        return await self.db.run(read)
+        return await self.db.read(read)
 
     def _snippets(self) -> str:
         return ", ".join(
@@ -360,7 +360,7 @@ class FtsSearchIndex:
             rows = conn.execute(sql, [*base_args, limit + 1, offset, match]).fetchall()
             return rows, _count(conn, base, base_args, self.total_cap)
 
-        rows, (total, exact) = await self.db.run(read)
+        rows, (total, exact) = await self.db.read(read)
         more = len(rows) > limit
         return SearchPage(
             hits=self._hits(rows[:limit], True),
@@ -400,7 +400,7 @@ class FtsSearchIndex:
             rows = conn.execute(sql, [*params, limit + 1, *snippet_args]).fetchall()
             return rows, (total, exact)
 
-        rows, (total, exact) = await self.db.run(read)
+        rows, (total, exact) = await self.db.read(read)
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_token({"k": rows[-1][2], "i": rows[-1][0]}) if more and rows else None
@@ -416,7 +416,7 @@ class FtsSearchIndex:
         if mailbox_ids is not None:
             sql += f" AND mailbox_id IN ({marks(len(mailbox_ids))})"
             args += list(mailbox_ids)
-        return int((await self.db.run(lambda c: c.execute(sql, args).fetchone()))[0])
+        return int((await self.db.read(lambda c: c.execute(sql, args).fetchone()))[0])
 
     async def existing_ids(self, tenant_id: str, ids: Sequence[str]) -> set[str]:
         def read(conn: sqlite3.Connection) -> set[str]:
@@ -431,7 +431,7 @@ class FtsSearchIndex:
                 )
             return found
 
-        return await self.db.run(read) if ids else set()
+        return await self.db.read(read) if ids else set()
 
     async def delete_many(self, tenant_id: str, ids: Sequence[str]) -> int:
         def write(conn: sqlite3.Connection) -> int:
@@ -461,7 +461,7 @@ class FtsSearchIndex:
         return await self.db.write(write)
 
     async def ping(self) -> None:
-        await self.db.run(lambda c: c.execute("SELECT 1").fetchone())
+        await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
         await self.db.close()
