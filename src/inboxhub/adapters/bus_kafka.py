@@ -58,6 +58,7 @@ import asyncio
 import contextlib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -648,17 +649,17 @@ class KafkaSubscription:
         self._in_flight = 0
         self._no_commit_in_flight = asyncio.Event()
         self._no_commit_in_flight.set()
-        self._static_id: str | None = None
-        self._joined_once = False
         self._listener: _Rebalance | None = None
+
+    @cached_property
+    def _static_id(self) -> str | None:
+        """Taken on the first join; a replacement member joins under it again."""
+        return self.bus._static_id(self.group)
 
     async def _member(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             async with self._join_lock:
                 if self._consumer is None:
-                    if not self._joined_once:  # a replacement keeps the static id
-                        self._static_id = self.bus._static_id(self.group)
-                        self._joined_once = True
                     self.bus._subscriptions.add(self)
                     self._listener = _Rebalance(self)
                     self._consumer = await self.bus._join(
@@ -674,9 +675,7 @@ class KafkaSubscription:
             self._consumer = None
             if self._listener is not None:
                 self._listener.retired = True
-            self._positions.clear()
-            self._committed.clear()
-            self._kept.clear()
+            self._forget()
             log.warning(
                 "kafka.consumer_replaced",
                 group=self.group,
@@ -784,11 +783,15 @@ class KafkaSubscription:
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None
         self.bus._subscriptions.discard(self)
+        self._forget()
+        if consumer is not None:
+            await _stop(consumer)  # leaves the group: the others take the partitions
+
+    def _forget(self) -> None:
+        """The per-partition state of a member that is gone."""
         self._positions.clear()
         self._committed.clear()
         self._kept.clear()
-        if consumer is not None:
-            await _stop(consumer)  # leaves the group: the others take the partitions
 
 
 class KafkaReader:

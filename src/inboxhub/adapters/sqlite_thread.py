@@ -72,6 +72,9 @@ class SqliteThread:
         self._schema = schema
         self._upgrade = upgrade
         self._executor.submit(self._open).result()
+        self._reader = threading.local()  # each reader thread's connection
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
         self._readers = (
             ThreadPoolExecutor(
                 max_workers=readers,
@@ -81,9 +84,6 @@ class SqliteThread:
             if readers
             else None
         )
-        self._reader = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
 
     def _open(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
