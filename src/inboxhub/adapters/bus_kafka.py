@@ -667,10 +667,12 @@ class KafkaSubscription:
                     )
         return self._consumer
 
-    async def _replace(self, broken: AIOKafkaConsumer | None, error: KafkaError) -> None:
+    async def _replace_if_broken(self, broken: AIOKafkaConsumer | None, error: KafkaError) -> None:
         """Drop a consumer that broke for good (None: it broke while joining, and is
         stopped already); the next ``fetch`` joins with a new one and the partitions
-        go on from their commits."""
+        go on from their commits. Any other error is raised again."""
+        if not _consumer_broken(error):
+            raise error
         if self._consumer is broken:  # not replaced already by a concurrent call
             self._consumer = None
             if self._listener is not None:
@@ -693,9 +695,7 @@ class KafkaSubscription:
                 timeout_ms=max(0, round(timeout * 1000)), max_records=max(1, max_records)
             )
         except KafkaError as exc:
-            if not _consumer_broken(exc):
-                raise
-            await self._replace(consumer, exc)
+            await self._replace_if_broken(consumer, exc)
             return []
         records: list[Record] = []
         for tp, msgs in batches.items():
@@ -740,9 +740,7 @@ class KafkaSubscription:
             )
             return
         except KafkaError as exc:
-            if not _consumer_broken(exc):
-                raise
-            await self._replace(consumer, exc)  # and the records come again
+            await self._replace_if_broken(consumer, exc)  # and the records come again
             return
         finally:
             self._in_flight -= 1
